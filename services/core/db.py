@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +24,7 @@ def make_engine(settings: Settings, *, writer: bool = False, **kwargs: Any) -> A
     SQLite's answer to `SELECT … FOR UPDATE`. Readers leave it off and never block each other.
     """
     url = settings.database_url
+    kwargs.setdefault("json_serializer", _json_dumps)
     if settings.is_sqlite:
         _ensure_sqlite_dir(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -40,6 +42,10 @@ def make_engine(settings: Settings, *, writer: bool = False, **kwargs: Any) -> A
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -1,0 +1,384 @@
+"""The ingest consumer: Kafka `incidents` → `parse` → one DB transaction per batch → Kafka.
+
+Order of a batch: fetch (bounded `getmany`) → parse every message (pure) → store incidents,
+counts, rejections and offsets in one transaction → commit offsets to Kafka (for lag tools only;
+the DB's offsets are the truth) → publish notices to `incidents.accepted` and rejects to
+`incidents.dlq`. On every assignment the consumer seeks to the DB's offsets. A DB failure pauses
+consumption and retries the same batch with backoff; nothing is committed past what the DB holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
+
+from services.core import cloudevents
+from services.core.events import RawMessage, Rejection
+from services.core.gazetteer import Gazetteer
+from services.core.kafka import client_options, with_timeout
+from services.core.parse import parse
+from services.core.settings import Settings
+from services.ingest.metrics import IngestMetrics
+from services.ingest.plan import Item, Plan
+from services.ingest.store import IngestStore, OffsetConflict, Span
+
+log = logging.getLogger("surgewatch.ingest")
+
+Clock = Callable[[], datetime]
+DLQ_WINDOW = 1000
+COMMIT_TIMEOUT_S = 5.0
+PUBLISH_TIMEOUT_S = 30.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IngestConsumer(ConsumerRebalanceListener):
+    """Runs until `stop()`; safe to kill at any instant (the DB transaction is the commit)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: IngestStore,
+        producer: AIOKafkaProducer,
+        metrics: IngestMetrics,
+        gazetteer: Gazetteer,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self.settings = settings
+        self.tuning = settings.ingest
+        self.store = store
+        self.producer = producer
+        self.metrics = metrics
+        self.gazetteer = gazetteer
+        self.clock = clock
+        self.topic = settings.topic_incidents
+        self.consumer = AIOKafkaConsumer(
+            **client_options(settings),
+            group_id=self.tuning.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="none",  # we always seek; a bad offset must surface, not be skipped
+            session_timeout_ms=self.tuning.session_timeout_ms,
+            heartbeat_interval_ms=self.tuning.heartbeat_interval_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        self._stopping = asyncio.Event()
+        self._positions: dict[TopicPartition, int] = {}  # next offset we will store
+        self._forced: set[tuple[str, int]] = set()
+        self._recent: deque[bool] = deque(maxlen=DLQ_WINDOW)
+        self.db_ok = True
+        self.running = False
+        self.last_batch_at: float | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe([self.topic], listener=self)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        """Leave the group and flush what was published; the DB already has everything."""
+        await with_timeout(self.consumer.stop(), 10, "consumer stop")
+
+    async def run(self) -> None:
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                batch = await self._fetch()
+                if batch:
+                    await self.process(batch)
+                self._update_lag()
+        finally:
+            self.running = False
+
+    # --- rebalance ---------------------------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            if self._positions.pop(tp, None) is not None:
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
+            self._forced.discard((tp.topic, tp.partition))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        """Seek every new partition to the DB's offset (the start of the log if it has none)."""
+        partitions = [tp.partition for tp in assigned]
+        offsets = await self._retry_db(lambda: self.store.load_offsets(self.topic, partitions))
+        if offsets is None:
+            return  # stopping
+        for tp in assigned:
+            stored = offsets.get(tp.partition)
+            if stored is None:
+                await self.consumer.seek_to_beginning(tp)
+                self._positions[tp] = await self.consumer.position(tp)
+            else:
+                self.consumer.seek(tp, stored)
+                self._positions[tp] = stored
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(0)
+        log.info(
+            "partitions assigned",
+            extra={"partitions": {tp.partition: self._positions[tp] for tp in assigned}},
+        )
+
+    # --- one batch ---------------------------------------------------------------------------
+
+    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+        try:
+            batch = await self.consumer.getmany(
+                timeout_ms=self.tuning.batch_timeout_ms, max_records=self.tuning.batch_max
+            )
+        except OffsetOutOfRangeError as exc:  # Apache Kafka: the log lost what we had stored
+            await self._reset(list(exc.args[0]) if exc.args else [])
+            return {}
+        beyond = [
+            tp
+            for tp, position in self._positions.items()
+            if tp not in batch
+            and (hw := self.consumer.highwater(tp)) is not None
+            and position > hw  # Tansu answers an out-of-range fetch with nothing: check here
+        ]
+        if beyond:
+            await self._reset(beyond)
+        return batch
+
+    async def _reset(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            log.error(
+                "stored offset is beyond the end of the log: the broker lost data; "
+                "resuming from the earliest offset (duplicates are recognised, not re-counted)",
+                extra={
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "stored_offset": self._positions.get(tp),
+                    "log_end": self.consumer.highwater(tp),
+                },
+            )
+            self.metrics.offset_resets.labels(tp.topic).inc()
+            await self.consumer.seek_to_beginning(tp)
+            self._positions[tp] = await self.consumer.position(tp)
+            self._forced.add((tp.topic, tp.partition))
+
+    async def process(self, batch: dict[TopicPartition, list[Any]]) -> Plan | None:
+        """Store one fetched batch, then tell Kafka; returns the plan (None if fenced off)."""
+        started = time.perf_counter()
+        now = self.clock()
+        items: list[Item] = []
+        spans: dict[tuple[str, int], Span] = {}
+        for tp, records in batch.items():
+            if not records:
+                continue
+            for record in records:
+                raw = _raw(record, tp)
+                parsed = parse(raw, self.gazetteer, now, self.tuning.max_message_bytes)
+                items.append(Item(raw, parsed, record.key))
+            spans[(tp.topic, tp.partition)] = Span(records[0].offset, records[-1].offset)
+        plan = await self._write(items, spans, now)
+        if plan is None:
+            return None
+        self._after_commit(plan, spans, started)
+        await self._commit_kafka(spans)
+        await self._publish(plan)
+        return plan
+
+    async def _write(
+        self, items: list[Item], spans: dict[tuple[str, int], Span], now: datetime
+    ) -> Plan | None:
+        delay = self.tuning.retry_initial_s
+        while True:
+            if not spans:
+                return None
+            forced = frozenset(self._forced & spans.keys())
+            try:
+                plan = await self.store.write(items, spans, now, forced)
+            except OffsetConflict as conflict:
+                self.metrics.fenced.inc()
+                log.warning(
+                    "batch fenced off: another consumer stored it", extra={"tp": str(conflict)}
+                )
+                await self._reseek(conflict.partitions)
+                lost = set(conflict.partitions)
+                items = [i for i in items if (i.message.topic, i.message.partition) not in lost]
+                spans = {tp: s for tp, s in spans.items() if tp not in lost}
+                continue
+            except Exception as exc:  # the DB is down or failing: keep the batch, retry
+                if self._stopping.is_set():
+                    log.warning("stopping with an unstored batch; it will be read again")
+                    return None
+                self.db_ok = False
+                self.metrics.db_errors.inc()
+                log.error(
+                    "database write failed; pausing and retrying",
+                    extra={"error": repr(exc), "retry_in_s": round(delay, 2)},
+                )
+                await self._idle(delay)
+                delay = min(delay * 2, self.tuning.retry_max_s)
+                continue
+            if not self.db_ok:
+                log.info("database write succeeded again; resuming")
+            self.db_ok = True
+            self._forced -= forced
+            return plan
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait without consuming, but keep polling so the group does not evict us."""
+        assigned = self.consumer.assignment()
+        self.consumer.pause(*assigned)
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not self._stopping.is_set():
+                wait = max(1, int(min(1.0, deadline - time.monotonic()) * 1000))
+                await self.consumer.getmany(timeout_ms=wait)
+        finally:
+            self.consumer.resume(*self.consumer.assignment())
+
+    async def _reseek(self, partitions: list[tuple[str, int]]) -> None:
+        offsets = await self._retry_db(
+            lambda: self.store.load_offsets(self.topic, [p for _, p in partitions])
+        )
+        for topic, partition in partitions:
+            tp = TopicPartition(topic, partition)
+            if offsets is not None and partition in offsets and tp in self.consumer.assignment():
+                self.consumer.seek(tp, offsets[partition])
+                self._positions[tp] = offsets[partition]
+
+    async def _retry_db(self, call: Callable[[], Any]) -> Any:
+        delay = self.tuning.retry_initial_s
+        while not self._stopping.is_set():
+            try:
+                result = await call()
+                self.db_ok = True
+                return result
+            except Exception as exc:
+                self.db_ok = False
+                self.metrics.db_errors.inc()
+                log.error("database unreachable", extra={"error": repr(exc)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, self.tuning.retry_max_s)
+        return None
+
+    def _after_commit(self, plan: Plan, spans: dict[tuple[str, int], Span], started: float) -> None:
+        for (topic, partition), span in spans.items():
+            self._positions[TopicPartition(topic, partition)] = span.last + 1
+        counts: dict[tuple[str, str], int] = {}
+        for outcome in plan.outcomes:
+            counts[(outcome.result, outcome.reason)] = (
+                counts.get((outcome.result, outcome.reason), 0) + 1
+            )
+            self._recent.append(outcome.result == "rejected")
+        for (result, reason), n in counts.items():
+            self.metrics.events.labels(result, reason).inc(n)
+        self.metrics.batch_size.observe(len(plan.outcomes))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._guard_dlq_ratio()
+        self.last_batch_at = time.time()
+
+    def _guard_dlq_ratio(self) -> None:
+        """Arroyo's lesson: a stream that is mostly bad must alarm, not drain silently."""
+        if len(self._recent) < min(100, DLQ_WINDOW):
+            return
+        ratio = sum(self._recent) / len(self._recent)
+        self.metrics.dlq_ratio.set(ratio)
+        alarm = ratio > self.tuning.dlq_ratio_alarm
+        if alarm:
+            log.error(
+                "most recent messages are being rejected: check the publishers",
+                extra={"rejected_share": round(ratio, 3), "window": len(self._recent)},
+            )
+        self.metrics.dlq_alarm.set(1 if alarm else 0)
+
+    async def _commit_kafka(self, spans: dict[tuple[str, int], Span]) -> None:
+        assigned = self.consumer.assignment()
+        offsets = {
+            TopicPartition(t, p): s.last + 1
+            for (t, p), s in spans.items()
+            if TopicPartition(t, p) in assigned
+        }
+        if offsets:
+            await with_timeout(self.consumer.commit(offsets), COMMIT_TIMEOUT_S, "kafka commit")
+
+    async def _publish(self, plan: Plan) -> None:
+        sends: list[tuple[str, Any]] = []
+        for notice in plan.notices:
+            sends.append(
+                (
+                    self.settings.topic_accepted,
+                    self.producer.send(
+                        self.settings.topic_accepted,
+                        value=notice.encode(),
+                        key=notice.province.encode(),
+                        headers=cloudevents.HEADERS,
+                    ),
+                )
+            )
+        for message, rejection, key in plan.rejections:
+            sends.append(
+                (
+                    self.settings.topic_dlq,
+                    self.producer.send(
+                        self.settings.topic_dlq,
+                        value=message.value,
+                        key=key,
+                        headers=[*message.headers, *_error_headers(message, rejection)],
+                    ),
+                )
+            )
+        if not sends:
+            return
+        results = await asyncio.gather(
+            *(asyncio.wait_for(_delivered(s), PUBLISH_TIMEOUT_S) for _, s in sends),
+            return_exceptions=True,
+        )
+        for (topic, _), result in zip(sends, results, strict=True):
+            if isinstance(result, BaseException):
+                self.metrics.publish_errors.labels(topic).inc()
+                log.warning("publish failed", extra={"topic": topic, "error": repr(result)})
+
+    # --- observation -------------------------------------------------------------------------
+
+    def _update_lag(self) -> None:
+        for tp, position in self._positions.items():
+            hw = self.consumer.highwater(tp)
+            if hw is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - position))
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        detail = {
+            "consumer": "running" if self.running else "stopped",
+            "database": "ok" if self.db_ok else "failing",
+            "partitions": sorted(tp.partition for tp in self._positions),
+        }
+        return self.running, detail
+
+
+async def _delivered(send: Any) -> Any:
+    future = await send
+    return await future
+
+
+def _raw(record: Any, tp: TopicPartition) -> RawMessage:
+    headers = tuple(record.headers or ())
+    return RawMessage(record.value, headers, tp.topic, tp.partition, record.offset)
+
+
+def _error_headers(message: RawMessage, rejection: Rejection) -> list[tuple[str, bytes]]:
+    return [
+        ("error.reason", rejection.reason.value.encode()),
+        ("error.detail", rejection.detail.encode("utf-8", "replace")[:4096]),
+        ("source.topic", message.topic.encode()),
+        ("source.partition", str(message.partition).encode()),
+        ("source.offset", str(message.offset).encode()),
+    ]
