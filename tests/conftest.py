@@ -53,9 +53,11 @@ async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, sqlite_url: str, pg_url: str
+) -> AsyncIterator[str]:
     """Each test using this runs twice, on SQLite and on PostgreSQL, on emptied tables."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
+    url = pg_url if request.param == "postgresql" else sqlite_url
     await _empty(url)
     yield url
 
