@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import OffsetOutOfRangeError
 
 from services.core import cloudevents
 from services.core.events import RawMessage, Rejection
@@ -67,7 +66,7 @@ class IngestConsumer(ConsumerRebalanceListener):
             **client_options(settings),
             group_id=self.tuning.group_id,
             enable_auto_commit=False,
-            auto_offset_reset="none",  # we always seek; a bad offset must surface, not be skipped
+            auto_offset_reset="earliest",
             session_timeout_ms=self.tuning.session_timeout_ms,
             heartbeat_interval_ms=self.tuning.heartbeat_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -115,19 +114,20 @@ class IngestConsumer(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         """Seek every new partition to the DB's offset (the start of the log if it has none)."""
+        # Nothing may be fetched for these partitions until they point at the DB's offsets.
+        self.consumer.pause(*assigned)
         partitions = [tp.partition for tp in assigned]
         offsets = await self._retry_db(lambda: self.store.load_offsets(self.topic, partitions))
         if offsets is None:
             return  # stopping
+        fresh = [tp for tp in assigned if tp.partition not in offsets]
+        earliest = await self.consumer.beginning_offsets(fresh) if fresh else {}
         for tp in assigned:
-            stored = offsets.get(tp.partition)
-            if stored is None:
-                await self.consumer.seek_to_beginning(tp)
-                self._positions[tp] = await self.consumer.position(tp)
-            else:
-                self.consumer.seek(tp, stored)
-                self._positions[tp] = stored
+            position = offsets.get(tp.partition, earliest.get(tp, 0))
+            self.consumer.seek(tp, position)
+            self._positions[tp] = position
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(0)
+        self.consumer.resume(*assigned)
         log.info(
             "partitions assigned",
             extra={"partitions": {tp.partition: self._positions[tp] for tp in assigned}},
@@ -136,13 +136,9 @@ class IngestConsumer(ConsumerRebalanceListener):
     # --- one batch ---------------------------------------------------------------------------
 
     async def _fetch(self) -> dict[TopicPartition, list[Any]]:
-        try:
-            batch = await self.consumer.getmany(
-                timeout_ms=self.tuning.batch_timeout_ms, max_records=self.tuning.batch_max
-            )
-        except OffsetOutOfRangeError as exc:  # Apache Kafka: the log lost what we had stored
-            await self._reset(list(exc.args[0]) if exc.args else [])
-            return {}
+        batch = await self.consumer.getmany(
+            timeout_ms=self.tuning.batch_timeout_ms, max_records=self.tuning.batch_max
+        )
         beyond = [
             tp
             for tp, position in self._positions.items()
@@ -154,7 +150,15 @@ class IngestConsumer(ConsumerRebalanceListener):
             await self._reset(beyond)
         return batch
 
-    async def _reset(self, partitions: list[TopicPartition]) -> None:
+    async def _reset(self, partitions: list[TopicPartition], *, seek: bool = True) -> None:
+        """The log lost data we had stored: start again from its beginning, loudly.
+
+        Tansu answers a fetch beyond the end with nothing (caught in `_fetch`); Apache Kafka
+        resets the position to the earliest offset itself (auto_offset_reset), which the offset
+        fence then catches (`_resolve_conflict`). Either way the partition is `forced` past the
+        fence once; re-read incidents are recognised as duplicates, never counted twice.
+        """
+        earliest = await self.consumer.beginning_offsets(partitions) if seek and partitions else {}
         for tp in partitions:
             log.error(
                 "stored offset is beyond the end of the log: the broker lost data; "
@@ -167,8 +171,9 @@ class IngestConsumer(ConsumerRebalanceListener):
                 },
             )
             self.metrics.offset_resets.labels(tp.topic).inc()
-            await self.consumer.seek_to_beginning(tp)
-            self._positions[tp] = await self.consumer.position(tp)
+            if seek:
+                self.consumer.seek(tp, earliest.get(tp, 0))
+                self._positions[tp] = earliest.get(tp, 0)
             self._forced.add((tp.topic, tp.partition))
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> Plan | None:
@@ -204,12 +209,7 @@ class IngestConsumer(ConsumerRebalanceListener):
             try:
                 plan = await self.store.write(items, spans, now, forced)
             except OffsetConflict as conflict:
-                self.metrics.fenced.inc()
-                log.warning(
-                    "batch fenced off: another consumer stored it", extra={"tp": str(conflict)}
-                )
-                await self._reseek(conflict.partitions)
-                lost = set(conflict.partitions)
+                lost = await self._resolve_conflict(conflict.partitions)
                 items = [i for i in items if (i.message.topic, i.message.partition) not in lost]
                 spans = {tp: s for tp, s in spans.items() if tp not in lost}
                 continue
@@ -244,15 +244,27 @@ class IngestConsumer(ConsumerRebalanceListener):
         finally:
             self.consumer.resume(*self.consumer.assignment())
 
-    async def _reseek(self, partitions: list[tuple[str, int]]) -> None:
+    async def _resolve_conflict(self, partitions: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Sort fenced partitions into a lost log (reset, keep the batch) and a zombie batch
+        (another consumer stored it: seek to the DB's offset, drop the batch's messages)."""
         offsets = await self._retry_db(
             lambda: self.store.load_offsets(self.topic, [p for _, p in partitions])
         )
+        dropped: set[tuple[str, int]] = set()
         for topic, partition in partitions:
             tp = TopicPartition(topic, partition)
-            if offsets is not None and partition in offsets and tp in self.consumer.assignment():
-                self.consumer.seek(tp, offsets[partition])
-                self._positions[tp] = offsets[partition]
+            stored = (offsets or {}).get(partition)
+            hw = self.consumer.highwater(tp)
+            if stored is not None and hw is not None and stored > hw:
+                await self._reset([tp], seek=False)
+                continue
+            dropped.add((topic, partition))
+            self.metrics.fenced.inc()
+            log.warning("batch fenced off: another consumer stored it", extra={"tp": str(tp)})
+            if stored is not None and tp in self.consumer.assignment():
+                self.consumer.seek(tp, stored)
+                self._positions[tp] = stored
+        return dropped
 
     async def _retry_db(self, call: Callable[[], Any]) -> Any:
         delay = self.tuning.retry_initial_s

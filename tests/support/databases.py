@@ -40,6 +40,7 @@ async def drop_pg_database(url: str) -> None:
 TABLES = (
     "alert_transitions",
     "alerts",
+    "alert_progress",
     "incident_versions",
     "incidents",
     "retractions",
