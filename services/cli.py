@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--occurred-at")
     publish.add_argument("--province")
     publish.add_argument("--district")
+    publish.add_argument("--lat", type=float)
+    publish.add_argument("--lon", type=float)
     publish.add_argument("--category")
     publish.add_argument("--target")
     publish.add_argument("--perpetrator")

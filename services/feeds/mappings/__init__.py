@@ -1,0 +1,1 @@
+"""Data tables that map GTD and ACLED vocabularies onto ours (a package only so they ship)."""
