@@ -8,7 +8,7 @@ same function serves ingest and the HTTP gateway and is tested with plain tables
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import orjson
@@ -135,7 +135,9 @@ def _envelope(env: dict[str, Any]) -> tuple[str, str, str, datetime | None]:
         raise InvalidMessage(R.unsupported_type, f"type: {kind!r} is not {REPORTED} or {RETRACTED}")
     event_time = None
     if env.get("time") is not None:
-        if not isinstance(env["time"], str) or not _RFC3339.match(env["time"]):
+        stamp = env["time"]
+        # A date alone is RFC 3339 but no timestamp: fromisoformat would read it as local time.
+        if not isinstance(stamp, str) or len(stamp) == 10 or not _RFC3339.match(stamp):
             raise InvalidMessage(R.invalid_envelope, "time: must be an RFC 3339 timestamp")
         event_time = _datetime(env["time"], "time", R.invalid_envelope)
     return env["source"], env["id"], kind, event_time
@@ -237,10 +239,10 @@ def _occurred(data: dict[str, Any], gaz: Gazetteer, now: datetime) -> tuple[date
         )
     if len(raw) == 10:
         day = _date(raw)
-        at = datetime.combine(day, time(), gaz.timezone).astimezone(UTC)
+        at = _convert(datetime.combine(day, time(), gaz.timezone), UTC, raw, "data.occurred_at")
     else:
         at = _datetime(raw, "data.occurred_at", R.schema)
-        day = at.astimezone(gaz.timezone).date()
+        day = _convert(at, gaz.timezone, raw, "data.occurred_at").date()
     if at > now + _FUTURE_SLACK:
         raise InvalidMessage(
             R.out_of_range, f"data.occurred_at: {raw} is more than a day in the future"
@@ -260,7 +262,16 @@ def _datetime(raw: str, name: str, reason: RejectReason) -> datetime:
         at = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
         raise InvalidMessage(reason, f"{name}: {raw!r} is not a real date-time") from None
-    return at.astimezone(UTC)
+    return _convert(at, UTC, raw, name, reason)
+
+
+def _convert(
+    at: datetime, zone: tzinfo, raw: str, name: str, reason: RejectReason = R.schema
+) -> datetime:
+    try:
+        return at.astimezone(zone)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 has no UTC equivalent in Python
+        raise InvalidMessage(reason, f"{name}: {raw!r} is outside the supported range") from None
 
 
 def _location(value: Any, gaz: Gazetteer) -> tuple[float | None, float | None]:

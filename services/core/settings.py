@@ -7,12 +7,14 @@ with a `SettingsError` that names the variable.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 ENV_PREFIX = "SURGEWATCH_"
 CORE_DIR = Path(__file__).resolve().parent
@@ -20,6 +22,7 @@ DEFAULT_RULES_FILE = CORE_DIR.parent / "alerts" / "rules.yaml"
 DEFAULT_GAZETTEER_FILE = CORE_DIR / "data" / "gazetteer-pk.yaml"
 
 KeyList = Annotated[tuple[SecretStr, ...], NoDecode]
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # Kafka's legal topic names
 
 
 class Clock(StrEnum):
@@ -104,6 +107,13 @@ class Settings(BaseSettings):
             return tuple(SecretStr(k.strip()) for k in value.split(",") if k.strip())
         return value
 
+    @field_validator("topic_incidents", "topic_accepted", "topic_dlq", "topic_alerts")
+    @classmethod
+    def _legal_topic(cls, value: str) -> str:
+        if not _TOPIC_NAME.fullmatch(value) or value in (".", ".."):
+            raise ValueError(f"not a Kafka topic name (1–249 of A-Z a-z 0-9 . _ -): {value!r}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -138,3 +148,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"bad configuration: {problems}") from None
+    except SourceError as exc:  # a whole group given as one variable that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = env_name((field.group(1),)) if field else f"{ENV_PREFIX}*"
+        raise SettingsError(f"bad configuration: {name}: {exc}") from None
