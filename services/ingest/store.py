@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, tuple_, update
+from sqlalchemy import String, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.core.events import MAX_MESSAGE_BYTES, Incident, Rejection
@@ -128,7 +129,6 @@ class IngestStore:
             raise OffsetConflict(conflicts)
 
     async def _stored(self, conn: AsyncConnection, keys: list[Key]) -> dict[Key, Stored]:
-        out: dict[Key, Stored] = {}
         cols = (
             IncidentRow.source,
             IncidentRow.id,
@@ -142,33 +142,41 @@ class IngestStore:
             IncidentRow.injured,
             IncidentRow.occurred_at,
         )
-        for chunk in _chunks(keys):
-            rows = await conn.execute(
-                select(*cols).where(tuple_(IncidentRow.source, IncidentRow.id).in_(chunk))
-            )
-            for r in rows:
-                out[(r.source, r.id)] = Stored(
-                    r.version,
-                    r.retracted,
-                    r.province,
-                    r.day,
-                    r.subregion,
-                    r.category,
-                    r.killed,
-                    r.injured,
-                    r.occurred_at,
-                )
-        return out
+        rows = await self._by_keys(conn, IncidentRow, cols, keys)
+        return {(r[0], r[1]): Stored(*r[2:]) for r in rows}
 
     async def _retracted(self, conn: AsyncConnection, keys: list[Key]) -> set[Key]:
-        out: set[Key] = set()
-        for chunk in _chunks(keys):
-            rows = await conn.execute(
-                select(RetractionRow.source, RetractionRow.id).where(
-                    tuple_(RetractionRow.source, RetractionRow.id).in_(chunk)
+        cols = (RetractionRow.source, RetractionRow.id)
+        return {(r[0], r[1]) for r in await self._by_keys(conn, RetractionRow, cols, keys)}
+
+    async def _by_keys(
+        self, conn: AsyncConnection, model: Any, cols: tuple[Any, ...], keys: list[Key]
+    ) -> list[Any]:
+        """Rows of `model` whose (source, id) is in `keys`.
+
+        PostgreSQL plans a long `(a, b) IN (…)` list badly (0.7 s for 1,000 pairs); a join with
+        `unnest` of two arrays is an index nested loop instead. SQLite is fast with tuple IN.
+        """
+        if not keys:
+            return []
+        if self.dialect == "postgresql":
+            pairs = (
+                select(
+                    func.unnest(bindparam("s", type_=ARRAY(String))).label("s"),
+                    func.unnest(bindparam("i", type_=ARRAY(String))).label("i"),
                 )
+            ).subquery()
+            query = select(*cols).join(pairs, (model.source == pairs.c.s) & (model.id == pairs.c.i))
+            result = await conn.execute(
+                query, {"s": [k[0] for k in keys], "i": [k[1] for k in keys]}
             )
-            out.update((s, i) for s, i in rows)
+            return list(result)
+        out: list[Any] = []
+        for chunk in _chunks(keys):
+            result = await conn.execute(
+                select(*cols).where(tuple_(model.source, model.id).in_(chunk))
+            )
+            out.extend(result)
         return out
 
     async def _apply(self, conn: AsyncConnection, plan: Plan, now: datetime) -> None:
