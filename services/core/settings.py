@@ -20,6 +20,7 @@ ENV_PREFIX = "SURGEWATCH_"
 CORE_DIR = Path(__file__).resolve().parent
 DEFAULT_RULES_FILE = CORE_DIR.parent / "alerts" / "rules.yaml"
 DEFAULT_GAZETTEER_FILE = CORE_DIR / "data" / "gazetteer-pk.yaml"
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/surgewatch.db"
 
 KeyList = Annotated[tuple[SecretStr, ...], NoDecode]
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # Kafka's legal topic names
@@ -68,7 +69,7 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    database_url: str = "sqlite+aiosqlite:///./var/surgewatch.db"
+    database_url: str = DEFAULT_SQLITE_URL
     database_pool_size: int = Field(5, ge=1, le=200)
 
     kafka_bootstrap: str | None = None
