@@ -1,0 +1,216 @@
+"""The status page, rendered on the server from the picture: map, table, alerts.
+
+`live` renders the part that changes (the page's <main>); the page's script swaps in a fresh
+one from /page/live when the stream says the picture changed, so there is one renderer.
+Everything is inline: no CDN, no external asset. Status is always shown as text as well as
+colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from string import Template
+
+from services.api.page.map import MapGeometry, load_map
+from services.api.schemas import STATUSES, AlertOut, Counts, Picture, ProvincePicture
+
+HERE = Path(__file__).resolve().parent
+_ARROW = {"rising": "↑ rising", "falling": "↓ falling", "steady": "→ steady"}
+
+
+def _read(name: str) -> str:
+    return (HERE / name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class PageRenderer:
+    template: Template
+    css: str
+    js: str
+    geometry: MapGeometry
+
+    @classmethod
+    def load(cls) -> PageRenderer:
+        return cls(
+            Template(_read("template.html")), _read("page.css"), _read("page.js"), load_map()
+        )
+
+    def page(self, picture: Picture | None, etag: str) -> str:
+        method = picture.method if picture else {}
+        notes = " ".join(
+            f"{escape(k.replace('_', ' ').capitalize())}: {escape(v)}."
+            for k, v in method.items()
+            if k != "status"
+        )
+        return self.template.substitute(
+            css=self.css,
+            js=self.js,
+            etag=escape(etag, quote=True),
+            live=self.live(picture),
+            method=notes,
+        )
+
+    def live(self, picture: Picture | None) -> str:
+        if picture is None:
+            return (
+                '<p class="notice" role="status">The picture is not available yet: the '
+                "database has not answered. This page retries by itself.</p>"
+            )
+        return "\n".join(
+            [
+                _as_of(picture),
+                _national(picture),
+                '<div class="grid">',
+                '<section class="panel map" aria-labelledby="map-h">',
+                self._map(picture),
+                "</section>",
+                f'<section class="panel" aria-labelledby="table-h">{_table(picture)}</section>',
+                "</div>",
+                _alerts(picture),
+            ]
+        )
+
+    def _map(self, picture: Picture) -> str:
+        by_code = {p.code: p for p in picture.provinces}
+        g = self.geometry
+        shapes, labels = [], []
+        for shape in g.shapes:
+            province = by_code.get(shape.code)
+            status = province.status if province else "normal"
+            name = escape(shape.name)
+            shapes.append(
+                f'<path class="{status}" d="{shape.path}" data-code="{shape.code}">'
+                f"<title>{name}: {status}</title></path>"
+            )
+            x, y = shape.label_x, shape.label_y
+            if shape.small:  # Islamabad: label off to the side, on a leader line
+                lx, ly = x + 62, y + 26
+                labels.append(f'<line x1="{x}" y1="{y}" x2="{lx - 26}" y2="{ly - 10}"/>')
+                x, y = lx, ly
+            short = escape(_short(shape.name))
+            labels.append(
+                f'<text x="{x}" y="{y}">{short}'
+                f'<tspan class="st" x="{x}" dy="14">{status}</tspan></text>'
+            )
+        legend = "".join(
+            f'<li><span class="swatch {s}" aria-hidden="true"></span>{s}</li>' for s in STATUSES
+        )
+        return (
+            '<h2 id="map-h">Provinces by status</h2>'
+            f'<svg viewBox="0 0 {g.width} {g.height}" role="img" aria-labelledby="map-t">'
+            f'<title id="map-t">Map of Pakistan\'s provinces coloured by status: '
+            + escape(", ".join(f"{p.name} {p.status}" for p in picture.provinces))
+            + "</title>"
+            + "".join(shapes)
+            + "".join(labels)
+            + f'</svg><ul class="legend" aria-label="Legend">{legend}</ul>'
+        )
+
+
+def _short(name: str) -> str:
+    return {
+        "Islamabad Capital Territory": "Islamabad",
+        "Azad Jammu and Kashmir": "AJK",
+        "Khyber Pakhtunkhwa": "Khyber Pakhtunkhwa",
+    }.get(name, name)
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _as_of(picture: Picture) -> str:
+    if picture.clock == "event_time":
+        clock = f"event time: counts up to and including {picture.as_of_day.isoformat()}"
+    else:
+        clock = f"live: counts up to today, {picture.as_of_day.isoformat()}"
+    return f'<p class="asof">As of {_when(picture.as_of)} · {escape(clock)}</p>'
+
+
+def _national(picture: Picture) -> str:
+    n = picture.national
+    stats = [
+        (n.incidents_7d, "incidents, last 7 days"),
+        (n.killed_7d, "killed, last 7 days"),
+        (n.injured_7d, "injured, last 7 days"),
+        (n.incidents_28d, "incidents, last 28 days"),
+        (n.active_alerts, "open alerts"),
+    ]
+    cells = "".join(
+        f'<div class="stat"><span class="n">{v}</span><span class="l">{escape(label)}</span></div>'
+        for v, label in stats
+    )
+    return f'<section class="national" aria-label="National totals">{cells}</section>'
+
+
+def _change(counts: Counts) -> str:
+    if counts.change_pct is None:
+        return "–"
+    pct = counts.change_pct
+    css = "up" if pct > 0 else "down" if pct < 0 else ""
+    return f'<span class="{css}">{pct:+.0f}%</span>'
+
+
+def _expected(province: ProvincePicture) -> str:
+    if province.expected_incidents_7d is None:
+        return "–"
+    band = province.band
+    extra = f'<br><span class="band">{band.low:.1f}–{band.high:.1f}</span>' if band else ""
+    return f"{province.expected_incidents_7d:.1f}{extra}"
+
+
+def _row(name: str, counts: Counts, status: str, expected: str, css: str = "") -> str:
+    badge = f'<span class="badge {status}">{status}</span>' if status else ""
+    return (
+        f'<tr class="{css}"><td>{escape(name)}</td><td class="st">{badge}</td>'
+        f"<td>{counts.incidents_7d}</td><td>{expected}</td><td>{_change(counts)}</td>"
+        f'<td class="hide-narrow">{counts.killed_7d}</td>'
+        f'<td class="hide-narrow">{counts.injured_7d}</td>'
+        f"<td>{counts.incidents_28d}</td><td>{_ARROW[counts.trend]}</td></tr>"
+    )
+
+
+def _table(picture: Picture) -> str:
+    rows = []
+    for p in picture.provinces:
+        rows.append(_row(p.name, p, p.status, _expected(p)))
+        rows.extend(_row(f"of which {s.name}", s, "", "", "sub") for s in p.subregions)
+    n = picture.national
+    national_expected = "–" if n.expected_incidents_7d is None else f"{n.expected_incidents_7d:.1f}"
+    return (
+        '<h2 id="table-h">The picture</h2><div class="table-wrap"><table>'
+        "<thead><tr><th>Province</th><th>Status</th><th>Incidents 7d</th>"
+        '<th>Expected 7d<br><span class="band">usual range</span></th><th>vs prior 7d</th>'
+        '<th class="hide-narrow">Killed 7d</th><th class="hide-narrow">Injured 7d</th>'
+        "<th>Incidents 28d</th><th>Trend 28d</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody>"
+        f"<tfoot>{_row('Pakistan', n, '', national_expected)}</tfoot></table></div>"
+    )
+
+
+def _alert(alert: AlertOut, province: str) -> str:
+    when = f"started {_when(alert.started_at)}"
+    if alert.fired_at:
+        when += f", firing since {_when(alert.fired_at)}"
+    if alert.acknowledged_at:
+        when += f"; acknowledged by {escape(alert.acknowledged_by or 'an operator')}"
+    return (
+        f'<li class="alert {escape(alert.severity)}"><div class="head">'
+        f'<span class="badge {escape(alert.state)}">{escape(alert.state)}</span>'
+        f'<span class="badge {escape(alert.severity)}">{escape(alert.severity)}</span>'
+        f'<span class="who">{escape(province)}</span> · <span>{escape(alert.rule)}</span></div>'
+        f"<p>{escape(alert.summary)}</p>"
+        f'<p class="meta">{escape(alert.method)} over {escape(alert.window)} · {when}</p></li>'
+    )
+
+
+def _alerts(picture: Picture) -> str:
+    items = [_alert(a, p.name) for p in picture.provinces for a in p.alerts]
+    body = f"<ol>{''.join(items)}</ol>" if items else '<p class="empty">No open alerts.</p>'
+    return (
+        '<section class="alerts" aria-labelledby="alerts-h">'
+        f'<h2 id="alerts-h">Open alerts</h2>{body}</section>'
+    )
