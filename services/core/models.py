@@ -216,5 +216,32 @@ class AlertTransitionRow(Base):
     at: Mapped[datetime]  # event time or wall time, by the clock in use
     recorded_at: Mapped[datetime]
     details: Mapped[dict[str, Any]]
+    published_at: Mapped[datetime | None]  # NULL until relayed to the `alerts` topic (outbox)
 
-    __table_args__ = (Index("ix_alert_transitions_alert_id", "alert_id"),)
+    __table_args__ = (
+        Index("ix_alert_transitions_alert_id", "alert_id"),
+        Index(
+            "ix_alert_transitions_unpublished",
+            "seq",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+
+
+class AlertProgressRow(Base):
+    """The last day the alerts service evaluated, per (province, rule), under a clock.
+
+    Written in the same transaction as the transitions it produced, so a restart resumes where
+    the last committed evaluation stopped. `rule_hash` fingerprints the rule's definition: a
+    changed rule is re-evaluated from the start.
+    """
+
+    __tablename__ = "alert_progress"
+
+    province: Mapped[str] = mapped_column(String(8), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128), primary_key=True)
+    clock: Mapped[str] = mapped_column(String(16))
+    rule_hash: Mapped[str] = mapped_column(String(64))
+    evaluated_through: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime]
