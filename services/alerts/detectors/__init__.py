@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from services.alerts.detectors import ratio
+from services.alerts.detectors import ears, farrington, nb_tail, ratio, record
 from services.alerts.detectors.context import Context
 from services.alerts.detectors.params import Spec, resolve
 from services.alerts.model import Finding, Method, Rule, Series
@@ -43,6 +43,10 @@ def _spec(module: ModuleType) -> MethodSpec:
 
 METHODS: Mapping[Method, MethodSpec] = {
     "ratio": _spec(ratio),
+    "ears": _spec(ears),
+    "farrington": _spec(farrington),
+    "nb_tail": _spec(nb_tail),
+    "record": _spec(record),
 }
 
 
