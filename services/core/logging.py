@@ -25,7 +25,7 @@ class JsonFormatter(logging.Formatter):
         doc.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
+        return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class TextFormatter(logging.Formatter):

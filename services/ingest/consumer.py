@@ -239,6 +239,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         try:
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline and not self._stopping.is_set():
+                await self._refresh_lag()
                 wait = max(1, int(min(1.0, deadline - time.monotonic()) * 1000))
                 await self.consumer.getmany(timeout_ms=wait)
         finally:
@@ -361,11 +362,22 @@ class IngestConsumer(ConsumerRebalanceListener):
 
     # --- observation -------------------------------------------------------------------------
 
-    def _update_lag(self) -> None:
+    async def _refresh_lag(self) -> None:
+        """Paused partitions are not fetched, so their high-water mark goes stale: ask the broker
+        for the log end, or the lag gauge would stand still through a DB outage (and the
+        lag alert with it). Tansu answers this request wrongly (too low); `max` copes."""
+        ends: dict[TopicPartition, int] = {}
+        with contextlib.suppress(Exception):
+            ends = await asyncio.wait_for(self.consumer.end_offsets(list(self._positions)), 2)
+        self._update_lag(ends)
+
+    def _update_lag(self, ends: dict[TopicPartition, int] | None = None) -> None:
         for tp, position in self._positions.items():
-            hw = self.consumer.highwater(tp)
-            if hw is not None:
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - position))
+            end = (ends or {}).get(tp)
+            known = [e for e in (self.consumer.highwater(tp), end) if e is not None]
+            if known:
+                lag = max(0, max(known) - position)
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail = {
