@@ -105,7 +105,7 @@ def evaluate(ctx: Context, params: Mapping[str, Any]) -> Finding:
         else:
             with_trend = False
             model = _fit(base, y, float(params["reweight_threshold"]), None)
-    if model is None:
+    if model is None or not math.isfinite(model[1]):
         return ctx.quiet("the GLM did not converge")
     fit, phi = model
     eta0 = float(here @ fit.beta)

@@ -60,7 +60,7 @@ def evaluate(ctx: Context, params: Mapping[str, Any]) -> Finding:
         threshold=float(threshold),
         method="nb_tail",
         window=ctx.window,
-        score=-math.log10(p) if p > 0 else math.inf,
+        score=-math.log10(max(p, 1e-300)),  # finite: findings are serialised
         p_value=p,
         baseline_start=ctx.day(ctx.t - w - 7 * len(baseline) + 1),
         baseline_end=ctx.day(ctx.t - w),
