@@ -51,6 +51,8 @@ def decode_incident(cursor: str) -> tuple[datetime, str, str]:
     at, source, id_ = _decode(cursor, 3)
     if not (isinstance(at, str) and isinstance(source, str) and isinstance(id_, str)):
         raise _bad()
+    if "\x00" in source + id_:
+        raise _bad()
     try:
         when = datetime.fromisoformat(at)
     except ValueError:

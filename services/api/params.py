@@ -14,6 +14,8 @@ from services.core.gazetteer import Gazetteer, Match
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TICK = timedelta(microseconds=1)
+# PostgreSQL text cannot hold NUL: refuse it up front rather than let the driver fail.
+NO_NUL = r"^[^\x00]*$"
 
 
 def _instant(value: Any) -> date | datetime:

@@ -293,8 +293,8 @@ class AlertDetail(AlertOut):
 class AckIn(BaseModel):
     """Who acknowledges, and why; both optional."""
 
-    by: str | None = Field(None, min_length=1, max_length=128)
-    note: str | None = Field(None, max_length=1000)
+    by: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[^\x00]*$")
+    note: str | None = Field(None, max_length=1000, pattern=r"^[^\x00]*$")
 
 
 class RejectionOut(BaseModel):

@@ -88,8 +88,8 @@ class Rows:
             )
         )
 
-    async def daily(self, province: str, per_day: dict[date, int]) -> None:
-        """Many days of incident counts for one province, in one transaction."""
+    async def daily(self, province: str, per_day: dict[date, tuple[int, int, int]]) -> None:
+        """Many days of (incidents, killed, injured) for one province, in one transaction."""
         async with self.sessions() as session, session.begin():
             session.add_all(
                 DailyCountRow(
@@ -98,10 +98,10 @@ class Rows:
                     subregion="",
                     category="armed_assault",
                     incidents=n,
-                    killed=0,
-                    injured=0,
+                    killed=k,
+                    injured=j,
                 )
-                for day, n in per_day.items()
+                for day, (n, k, j) in per_day.items()
             )
             await self._commit_offsets(session)
 

@@ -44,13 +44,20 @@
     pollTimer = null;
   }
 
-  if (!("EventSource" in window)) { startPolling(); return; }
-  var source = new EventSource("/v1/stream");
-  source.addEventListener("open", function () { stopPolling(); show("live", "updates: live"); });
-  source.addEventListener("picture", soon);
-  source.addEventListener("alert", soon);
-  source.addEventListener("error", function () {
-    // The browser reconnects by itself (with Last-Event-ID); poll meanwhile.
-    startPolling();
-  });
+  function connect() {
+    if (!("EventSource" in window)) { startPolling(); return; }
+    var source = new EventSource("/v1/stream");
+    source.addEventListener("open", function () { stopPolling(); show("live", "updates: live"); });
+    source.addEventListener("picture", soon);  // sent at connect too: catches up at once
+    source.addEventListener("alert", soon);
+    source.addEventListener("error", function () {
+      // The browser reconnects by itself (with Last-Event-ID); poll meanwhile.
+      startPolling();
+    });
+  }
+
+  // The page was rendered fresh; connect once it has settled. (A stream never finishes loading,
+  // which would also keep headless renderers waiting for the page to be "ready".)
+  show("static", "updates: starting…");
+  setTimeout(connect, 6000);
 })();

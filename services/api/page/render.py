@@ -67,9 +67,11 @@ class PageRenderer:
                 '<section class="panel map" aria-labelledby="map-h">',
                 self._map(picture),
                 "</section>",
-                f'<section class="panel" aria-labelledby="table-h">{_table(picture)}</section>',
-                "</div>",
                 _alerts(picture),
+                "</div>",
+                '<section class="panel" aria-labelledby="table-h">',
+                _table(picture),
+                "</section>",
             ]
         )
 
@@ -90,9 +92,12 @@ class PageRenderer:
                 lx, ly = x + 62, y + 26
                 labels.append(f'<line x1="{x}" y1="{y}" x2="{lx - 26}" y2="{ly - 10}"/>')
                 x, y = lx, ly
-            short = escape(_short(shape.name))
+            lines = "".join(
+                f'<tspan x="{x}" dy="{0 if n == 0 else 13}">{escape(line)}</tspan>'
+                for n, line in enumerate(_label(shape.name))
+            )
             labels.append(
-                f'<text x="{x}" y="{y}">{short}'
+                f'<text x="{x}" y="{y}">{lines}'
                 f'<tspan class="st" x="{x}" dy="14">{status}</tspan></text>'
             )
         legend = "".join(
@@ -110,12 +115,13 @@ class PageRenderer:
         )
 
 
-def _short(name: str) -> str:
+def _label(name: str) -> list[str]:
+    """The map label's lines: long names shortened or broken where the shape is narrow."""
     return {
-        "Islamabad Capital Territory": "Islamabad",
-        "Azad Jammu and Kashmir": "AJK",
-        "Khyber Pakhtunkhwa": "Khyber Pakhtunkhwa",
-    }.get(name, name)
+        "Islamabad Capital Territory": ["Islamabad"],
+        "Azad Jammu and Kashmir": ["AJK"],
+        "Khyber Pakhtunkhwa": ["Khyber", "Pakhtunkhwa"],
+    }.get(name, [name])
 
 
 def _when(at: datetime) -> str:
@@ -167,8 +173,7 @@ def _row(name: str, counts: Counts, status: str, expected: str, css: str = "") -
     return (
         f'<tr class="{css}"><td>{escape(name)}</td><td class="st">{badge}</td>'
         f"<td>{counts.incidents_7d}</td><td>{expected}</td><td>{_change(counts)}</td>"
-        f'<td class="hide-narrow">{counts.killed_7d}</td>'
-        f'<td class="hide-narrow">{counts.injured_7d}</td>'
+        f'<td class="hide-narrow">{counts.killed_7d} / {counts.injured_7d}</td>'
         f"<td>{counts.incidents_28d}</td><td>{_ARROW[counts.trend]}</td></tr>"
     )
 
@@ -182,9 +187,9 @@ def _table(picture: Picture) -> str:
     national_expected = "–" if n.expected_incidents_7d is None else f"{n.expected_incidents_7d:.1f}"
     return (
         '<h2 id="table-h">The picture</h2><div class="table-wrap"><table>'
-        "<thead><tr><th>Province</th><th>Status</th><th>Incidents 7d</th>"
+        '<thead><tr><th>Province</th><th class="st">Status</th><th>Incidents 7d</th>'
         '<th>Expected 7d<br><span class="band">usual range</span></th><th>vs prior 7d</th>'
-        '<th class="hide-narrow">Killed 7d</th><th class="hide-narrow">Injured 7d</th>'
+        '<th class="hide-narrow">Killed / injured 7d</th>'
         "<th>Incidents 28d</th><th>Trend 28d</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody>"
         f"<tfoot>{_row('Pakistan', n, '', national_expected)}</tfoot></table></div>"
@@ -211,6 +216,6 @@ def _alerts(picture: Picture) -> str:
     items = [_alert(a, p.name) for p in picture.provinces for a in p.alerts]
     body = f"<ol>{''.join(items)}</ol>" if items else '<p class="empty">No open alerts.</p>'
     return (
-        '<section class="alerts" aria-labelledby="alerts-h">'
+        '<section class="panel alerts" aria-labelledby="alerts-h">'
         f'<h2 id="alerts-h">Open alerts</h2>{body}</section>'
     )

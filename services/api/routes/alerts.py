@@ -108,7 +108,7 @@ async def _detail(session: AsyncSession, alert_id: int) -> AlertDetail:
     "/v1/alerts/{id}/ack",
     response_model=AlertDetail,
     dependencies=[OperatorAccess],
-    responses=documented(401, 403, 404, 409, 422),
+    responses=documented(400, 401, 403, 404, 409, 422),
     summary="Acknowledge an open alert (operator key); idempotent",
 )
 async def ack_alert(

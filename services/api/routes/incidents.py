@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api import cursor
 from services.api.deps import ContextDep, ReadAccess, SessionDep
 from services.api.params import (
+    NO_NUL,
     CursorQuery,
     LimitQuery,
     SinceQuery,
@@ -97,8 +98,10 @@ async def list_incidents(
 )
 async def get_incident(
     session: SessionDep,
-    source: Annotated[str, Path(min_length=1, description="the CloudEvents source; may hold '/'")],
-    id: Annotated[str, Path(min_length=1, description="the incident id (data.id)")],
+    source: Annotated[
+        str, Path(min_length=1, pattern=NO_NUL, description="the CloudEvents source; may hold '/'")
+    ],
+    id: Annotated[str, Path(min_length=1, pattern=NO_NUL, description="the incident id")],
 ) -> IncidentDetail:
     row = await _find(session, f"{source}/{id}")
     if row is None:

@@ -32,6 +32,19 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["stream"], dependencies=[ReadAccess])
 
+# One event of the stream, as OpenAPI 3.2 describes Server-Sent Events.
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["alert", "picture"]},
+        "id": {"type": "string", "description": "the transition's seq (alert events)"},
+        "data": {
+            "type": "string",
+            "description": "JSON: a transition with its alert, or the picture",
+        },
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 BATCH = 200
 RETRY_MS = 3000
 GAP_GRACE_S = 1.0
@@ -107,7 +120,7 @@ async def events(context: ApiContext, last: int) -> AsyncIterator[str]:
     "/v1/stream",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        200: {"content": {"text/event-stream": {"schema": EVENT_SCHEMA}}},
         **documented(400, 401, 403),
     },
     summary="Server-Sent Events: `alert` (id = transition seq) and `picture`",
