@@ -36,6 +36,7 @@ _RFC3339 = re.compile(
 _CATEGORIES = {c.value: c for c in Category}
 _TARGETS = {t.value: t for t in Target}
 _FUTURE_SLACK = timedelta(days=1)
+MAX_DEPTH = 32  # levels of nesting in `data` (itself level 1)
 
 R = RejectReason
 
@@ -74,6 +75,7 @@ def _parse(message: RawMessage, gaz: Gazetteer, now: datetime, max_bytes: int) -
     data = envelope.get("data")
     if not isinstance(data, dict):
         raise InvalidMessage(R.invalid_envelope, "data: must be a JSON object")
+    _storable(data, "data", 1)
     if kind == RETRACTED:
         return Retraction(
             source=source,
@@ -130,6 +132,8 @@ def _envelope(env: dict[str, Any]) -> tuple[str, str, str, datetime | None]:
             raise InvalidMessage(
                 R.invalid_envelope, f"{name}: required, a string of 1–{limit} characters"
             )
+        if "\x00" in value:
+            raise InvalidMessage(R.invalid_envelope, f"{name}: contains a NUL character")
     kind = env["type"]
     if kind not in (REPORTED, RETRACTED):
         raise InvalidMessage(R.unsupported_type, f"type: {kind!r} is not {REPORTED} or {RETRACTED}")
@@ -141,6 +145,23 @@ def _envelope(env: dict[str, Any]) -> tuple[str, str, str, datetime | None]:
             raise InvalidMessage(R.invalid_envelope, "time: must be an RFC 3339 timestamp")
         event_time = _datetime(env["time"], "time", R.invalid_envelope)
     return env["source"], env["id"], kind, event_time
+
+
+def _storable(value: Any, path: str, depth: int) -> None:
+    """Refuse what no store can hold: PostgreSQL rejects NUL in text and JSON, and the JSON
+    encoder stops near 254 levels. Either would fail the batch's transaction on every retry."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidMessage(R.schema, f"{path[:200]}: contains a NUL character")
+    elif isinstance(value, dict | list):
+        if depth > MAX_DEPTH:
+            raise InvalidMessage(R.schema, f"{path[:200]}: nested deeper than {MAX_DEPTH} levels")
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in pairs:
+            if isinstance(key, str) and "\x00" in key:
+                raise InvalidMessage(R.schema, f"{path[:200]}: a key contains a NUL character")
+            inner = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+            _storable(item, inner, depth + 1)
 
 
 def _incident(

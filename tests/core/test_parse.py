@@ -724,3 +724,35 @@ def test_parse_never_raises_on_arbitrary_json(doc: Any, mode: str) -> None:
 @given(data=EVENT_DATA)
 def test_a_fuzzed_event_gets_the_same_answer_in_both_modes(data: dict[str, Any]) -> None:
     parse_both(envelope(data))
+
+
+# --- what no store can hold (once a poison pill on PostgreSQL) ------------------------------
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        pytest.param({"summary": "bomb\x00ing"}, "data.summary: contains a NUL", id="nul-summary"),
+        pytest.param({"extra": ["a", "b\x00"]}, "data.extra[1]: contains a NUL", id="nul-list"),
+        pytest.param({"extra": {"k\x00": 1}}, "data.extra: a key contains a NUL", id="nul-key"),
+        pytest.param({"extra": nested(32)}, "nested deeper than 32 levels", id="depth-33"),
+    ],
+)
+def test_data_no_store_can_hold_is_a_schema_error(changes: dict[str, Any], detail: str) -> None:
+    reject(parse_both(envelope(event_data(**changes))), R.schema, detail)
+
+
+def test_nesting_up_to_the_limit_and_control_characters_are_accepted() -> None:
+    result = parse_both(envelope(event_data(extra=nested(31), summary="tab\there\x01\x7f")))
+    assert isinstance(result, Incident)
+
+
+def test_a_nul_in_the_envelope_source_is_invalid_envelope() -> None:
+    reject(parse_both(envelope(source="desk\x00quetta")), R.invalid_envelope, "source: contains")
