@@ -184,10 +184,10 @@ def _incident(
             R.unknown_province, f"data.province: {province_name[:100]!r} is not in the gazetteer"
         )
     lat, lon = _location(data.get("location"), gaz)
-    category = _enum(data, "category", _CATEGORIES)
+    category: Category | None = _enum(data, "category", _CATEGORIES)
     if category is None:
         raise InvalidMessage(R.schema, "data.category: required")
-    target = _enum(data, "target", _TARGETS)
+    target: Target | None = _enum(data, "target", _TARGETS)
     return Incident(
         source=source,
         id=incident_id,
@@ -196,7 +196,7 @@ def _incident(
         day=day,
         province=match.region.code,
         subregion=match.subregion.code if match.subregion else None,
-        category=Category(category),
+        category=category,
         killed=_int(data, "killed", default=0, low=0, high=MAX_CASUALTIES),
         injured=_int(data, "injured", default=0, low=0, high=MAX_CASUALTIES),
         event_id=event_id,
@@ -204,7 +204,7 @@ def _incident(
         district=_opt_str(data, "district", 100),
         lat=lat,
         lon=lon,
-        target=Target(target) if target else None,
+        target=target,
         perpetrator=_opt_str(data, "perpetrator", 100),
         summary=_opt_str(data, "summary", 4000),
         url=_opt_str(data, "url", 2048),
@@ -241,15 +241,16 @@ def _int(data: dict[str, Any], name: str, *, default: int, low: int, high: int) 
     return value
 
 
-def _enum(data: dict[str, Any], name: str, allowed: dict[str, Any]) -> str | None:
+def _enum(data: dict[str, Any], name: str, allowed: dict[str, Any]) -> Any:
+    """The member of `allowed` (value → enum member) that `data[name]` names, or None."""
     value = data.get(name)
     if value is None:
         return None
-    key = value.strip().lower() if isinstance(value, str) else None
-    if key not in allowed:
+    member = allowed.get(value.strip().lower()) if isinstance(value, str) else None
+    if member is None:
         shown = repr(value)[:60]
         raise InvalidMessage(R.schema, f"data.{name}: {shown} is not one of {', '.join(allowed)}")
-    return key
+    return member
 
 
 def _occurred(data: dict[str, Any], gaz: Gazetteer, now: datetime) -> tuple[datetime, date]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -17,6 +18,22 @@ from services.ingest.store import IngestStore
 
 log = logging.getLogger("surgewatch.ingest")
 DEFAULT_METRICS_PORT = 9101
+
+
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Freeze start-up's objects and collect young ones less often.
+
+    A batch allocates about ten objects per event that live until it is stored; with the default
+    thresholds (700, 10, 10) the collector rescanned the heap dozens of times per batch and
+    doubled the Python time per event (docs/benchmarks.md). The garbage a batch leaves is freed
+    by reference counting; the cycle collector still runs, just every 50,000 allocations.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def run(settings: Settings, *, install_signals: bool = True) -> int:
@@ -39,6 +56,7 @@ async def run(settings: Settings, *, install_signals: bool = True) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, consumer.stop)
+    tune_gc()
     log.info("ingest started", extra={"topic": settings.topic_incidents, "metrics_port": port})
     try:
         await consumer.start()

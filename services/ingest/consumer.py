@@ -26,6 +26,7 @@ from services.core.gazetteer import Gazetteer
 from services.core.kafka import client_options, with_timeout
 from services.core.parse import parse
 from services.core.settings import Settings
+from services.ingest.batches import Outgoing, publish_all
 from services.ingest.metrics import IngestMetrics
 from services.ingest.plan import Item, Plan
 from services.ingest.store import IngestStore, OffsetConflict, Span
@@ -324,41 +325,29 @@ class IngestConsumer(ConsumerRebalanceListener):
             await with_timeout(self.consumer.commit(offsets), COMMIT_TIMEOUT_S, "kafka commit")
 
     async def _publish(self, plan: Plan) -> None:
-        sends: list[tuple[str, Any]] = []
-        for notice in plan.notices:
-            sends.append(
-                (
-                    self.settings.topic_accepted,
-                    self.producer.send(
-                        self.settings.topic_accepted,
-                        value=notice.encode(),
-                        key=notice.province.encode(),
-                        headers=cloudevents.HEADERS,
-                    ),
-                )
+        accepted, dlq = self.settings.topic_accepted, self.settings.topic_dlq
+        messages = [
+            Outgoing(accepted, notice.province.encode(), notice.encode(), cloudevents.HEADERS)
+            for notice in plan.notices
+        ]
+        messages.extend(
+            Outgoing(
+                dlq, key, message.value, [*message.headers, *_error_headers(message, rejection)]
             )
-        for message, rejection, key in plan.rejections:
-            sends.append(
-                (
-                    self.settings.topic_dlq,
-                    self.producer.send(
-                        self.settings.topic_dlq,
-                        value=message.value,
-                        key=key,
-                        headers=[*message.headers, *_error_headers(message, rejection)],
-                    ),
-                )
-            )
-        if not sends:
-            return
-        results = await asyncio.gather(
-            *(asyncio.wait_for(_delivered(s), PUBLISH_TIMEOUT_S) for _, s in sends),
-            return_exceptions=True,
+            for message, rejection, key in plan.rejections
         )
-        for (topic, _), result in zip(sends, results, strict=True):
-            if isinstance(result, BaseException):
-                self.metrics.publish_errors.labels(topic).inc()
-                log.warning("publish failed", extra={"topic": topic, "error": repr(result)})
+        if not messages:
+            return
+        for failure in await publish_all(self.producer, messages, PUBLISH_TIMEOUT_S):
+            self.metrics.publish_errors.labels(failure.topic).inc(failure.count)
+            log.warning(
+                "publish failed",
+                extra={
+                    "topic": failure.topic,
+                    "messages": failure.count,
+                    "error": repr(failure.error),
+                },
+            )
 
     # --- observation -------------------------------------------------------------------------
 
@@ -386,11 +375,6 @@ class IngestConsumer(ConsumerRebalanceListener):
             "partitions": sorted(tp.partition for tp in self._positions),
         }
         return self.running, detail
-
-
-async def _delivered(send: Any) -> Any:
-    future = await send
-    return await future
 
 
 def _raw(record: Any, tp: TopicPartition) -> RawMessage:

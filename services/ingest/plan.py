@@ -14,11 +14,11 @@ from every count for good, and a report that arrives after its retraction stays 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from services.core.events import Incident, RawMessage, Rejection, Retraction
+from services.core.events import Category, Incident, RawMessage, Rejection, Retraction
 from services.core.notices import Change, Notice
 
 Key = tuple[str, str]  # (source, id)
@@ -26,9 +26,11 @@ CountKey = tuple[str, date, str, str]  # (province, day, subregion or '', catego
 Result = Literal["accepted", "duplicate", "updated", "retracted", "rejected"]
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """The counted facts of an incident as the database holds them."""
+class Stored(NamedTuple):
+    """The counted facts of an incident as the database holds them.
+
+    A named tuple, not a dataclass: a batch makes one per event, and a tuple is made ~5× faster.
+    """
 
     version: int
     retracted: bool
@@ -43,15 +45,15 @@ class Stored:
     @classmethod
     def of(cls, incident: Incident, retracted: bool = False) -> Stored:
         return cls(
-            version=incident.version,
-            retracted=retracted,
-            province=incident.province,
-            day=incident.day,
-            subregion=incident.subregion,
-            category=incident.category.value,
-            killed=incident.killed,
-            injured=incident.injured,
-            occurred_at=incident.occurred_at,
+            incident.version,
+            retracted,
+            incident.province,
+            incident.day,
+            incident.subregion,
+            _CATEGORY_VALUE[incident.category],
+            incident.killed,
+            incident.injured,
+            incident.occurred_at,
         )
 
     @property
@@ -72,6 +74,14 @@ class Item:
 class Outcome:
     result: Result
     reason: str = ""
+
+
+# Outcomes without a reason are shared: a batch reports one per event.
+_ACCEPTED = Outcome("accepted")
+_UPDATED = Outcome("updated")
+_DUPLICATE = Outcome("duplicate")
+_RETRACTED = Outcome("retracted")
+_CATEGORY_VALUE = {c: c.value for c in Category}
 
 
 @dataclass
@@ -149,7 +159,9 @@ class _Touch:
 def _touch(
     touched: dict[tuple[Key, str], _Touch], key: Key, row: Stored, version: int, change: Change
 ) -> None:
-    entry = touched.setdefault((key, row.province), _Touch(version, change))
+    entry = touched.get((key, row.province))
+    if entry is None:
+        entry = touched[(key, row.province)] = _Touch(version, change)
     entry.version = version
     if not (entry.change == "accepted" and change == "updated"):  # new to the DB stays new
         entry.change = change
@@ -169,12 +181,12 @@ def _report(
     plan.versions.setdefault((incident.source, incident.id, incident.version), incident)
     current = state.get(key)
     if current is not None and incident.version <= current.version:
-        return Outcome("duplicate")
+        return _DUPLICATE
     if key in retracted:
         # A report after its retraction (or a newer version of a retracted one): keep it, flagged.
         state[key] = Stored.of(incident, retracted=True)
         plan.upserts[key] = (incident, True)
-        return Outcome("retracted")
+        return _RETRACTED
     new = Stored.of(incident)
     if current is not None:
         plan.deltas[current.count_key].add(current, -1)
@@ -183,7 +195,7 @@ def _report(
     _touch(touched, key, new, incident.version, "updated" if current else "accepted")
     state[key] = new
     plan.upserts[key] = (incident, False)
-    return Outcome("updated" if current else "accepted")
+    return _UPDATED if current else _ACCEPTED
 
 
 def _retract(
@@ -195,16 +207,16 @@ def _retract(
 ) -> Outcome:
     key = (retraction.source, retraction.id)
     if key in retracted:
-        return Outcome("duplicate")
+        return _DUPLICATE
     retracted.add(key)
     plan.retractions[key] = retraction
     current = state.get(key)
     if current is not None and not current.retracted:
         plan.deltas[current.count_key].add(current, -1)
         _touch(touched, key, current, current.version, "retracted")
-        state[key] = replace(current, retracted=True)
+        state[key] = current._replace(retracted=True)
         if key in plan.upserts:
             plan.upserts[key] = (plan.upserts[key][0], True)
         else:
             plan.retract_only[key] = retraction
-    return Outcome("retracted")
+    return _RETRACTED
