@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request, Response
@@ -40,12 +40,14 @@ def request_etag(token: Any, request: Request) -> str:
     return strong_etag(str(token), request.url.path, str(request.url.query))
 
 
-async def conditional(request: Request, token: Any, build: Callable[[], Any]) -> Response:
+async def conditional(
+    request: Request, token: Any, build: Callable[[], Awaitable[BaseModel]]
+) -> Response:
     """304 without building anything if the client holds the current version; else build."""
     etag = request_etag(token, request)
     if etag_matches(request.headers.get("if-none-match"), etag):
         return not_modified(etag)
-    model: BaseModel = await build()
+    model = await build()
     return Response(
         model.model_dump_json().encode(),
         media_type=JSON,

@@ -93,12 +93,12 @@ class PageRenderer:
                 labels.append(f'<line x1="{x}" y1="{y}" x2="{lx - 26}" y2="{ly - 10}"/>')
                 x, y = lx, ly
             lines = "".join(
-                f'<tspan x="{x}" dy="{0 if n == 0 else 13}">{escape(line)}</tspan>'
+                f'<tspan x="{x}" dy="{0 if n == 0 else 1.1}em">{escape(line)}</tspan>'
                 for n, line in enumerate(_label(shape.name))
             )
             labels.append(
                 f'<text x="{x}" y="{y}">{lines}'
-                f'<tspan class="st" x="{x}" dy="14">{status}</tspan></text>'
+                f'<tspan class="st" x="{x}" dy="1.25em">{status}</tspan></text>'
             )
         legend = "".join(
             f'<li><span class="swatch {s}" aria-hidden="true"></span>{s}</li>' for s in STATUSES

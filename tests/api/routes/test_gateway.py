@@ -141,6 +141,13 @@ async def test_size_type_and_keys(gateway_api: Api) -> None:
     big = orjson.dumps(event("big", summary="x" * 70_000))
     too_large = await client.post("/v1/incidents", content=big, headers=STRUCTURED)
     assert too_large.status_code == 413 and too_large.json()["reason"] == "too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 8192):
+            yield big[start : start + 8192]
+
+    streamed = await client.post("/v1/incidents", content=chunks(), headers=STRUCTURED)
+    assert streamed.status_code == 413
     text = await client.post(
         "/v1/incidents", content=b"hello", headers={**STRUCTURED, "content-type": "text/plain"}
     )
