@@ -158,7 +158,7 @@ class Evaluator:
 
             plans = await asyncio.to_thread(compute)
             await self._write(tx, plans, progress, as_of, outcome)
-            await self._observe_open(tx, province)
+            await self._observe_firing(tx, province)
         outcome.days += 1
         self.metrics.days_evaluated.inc()
 
@@ -206,7 +206,7 @@ class Evaluator:
             plans = await asyncio.to_thread(compute)
             await self._write(tx, plans, progress, end, outcome)
             if end == as_of:
-                await self._observe_open(tx, province)
+                await self._observe_firing(tx, province)
         days = sum((end - s).days + 1 for s in starts.values()) // max(1, len(starts))
         outcome.days += days
         self.metrics.days_evaluated.inc(days)
@@ -398,8 +398,8 @@ class Evaluator:
             score = latest.score if latest is not None and latest.score is not None else 0.0
             m.surge_score.labels(province, rp.rule.name).set(score)
 
-    async def _observe_open(self, tx: ProvinceTransaction, province: str) -> None:
-        counts = await tx.open_by_severity()
+    async def _observe_firing(self, tx: ProvinceTransaction, province: str) -> None:
+        counts = await tx.firing_by_severity()
         for severity in ("info", "warning", "critical"):
             self.metrics.alerts_active.labels(province, severity).set(counts.get(severity, 0))
 
@@ -410,7 +410,7 @@ class Evaluator:
         history_start = await tx.history_start()
         series = self._series(province, rows, lo, as_of, history_start)
         self._observe(province, series, as_of, history_start, [])
-        await self._observe_open(tx, province)
+        await self._observe_firing(tx, province)
 
 
 def window_sum(series: Series, as_of: date, days: int) -> int:

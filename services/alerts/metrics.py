@@ -53,7 +53,7 @@ class AlertsMetrics:
         )
         self.alerts_active = Gauge(
             "surgewatch_alerts_active",
-            "Open (pending or firing) alerts in the province, by severity.",
+            "Firing alerts in the province, by severity (pending ones are not alerts yet).",
             ["province", "severity"],
             registry=r,
         )

@@ -29,7 +29,6 @@ from services.alerts.history import Change, Episode, Plan, StoredEpisode, Stored
 from services.alerts.lifecycle import AlertState, State
 from services.alerts.model import Rule
 from services.core.models import (
-    OPEN_STATES,
     AlertProgressRow,
     AlertRow,
     AlertTransitionRow,
@@ -372,11 +371,11 @@ class ProvinceTransaction:
             await self._insert_changes(alert_id, episode, tuple(episode.changes), now)
         return withdrawals
 
-    async def open_by_severity(self) -> dict[str, int]:
+    async def firing_by_severity(self) -> dict[str, int]:
         a = AlertRow
         rows = await self.conn.execute(
             select(a.severity, func.count())
-            .where(a.province == self.province, a.state.in_(OPEN_STATES))
+            .where(a.province == self.province, a.state == "firing")
             .group_by(a.severity)
         )
         return {severity: int(n) for severity, n in rows}

@@ -41,7 +41,7 @@ RELAY_INTERVAL_S = 1.0  # how soon an acknowledgement written by the api reaches
 RELAY_BATCH = 500
 RELAY_MAX_BATCHES = 20  # per call, so evaluations are not starved by a large backlog
 MAX_WAIT_S = 0.5  # longest fetch, so a stop request is noticed quickly
-FETCH_MAX_WAIT_MS = 100  # a broker may hold a fetch this long even once a notice is there
+FETCH_MAX_WAIT_MS = 50  # a broker may hold a fetch this long even once a notice is there
 RETRY_S = (0.5, 30.0)  # evaluation retry backoff after a DB failure: first, max
 
 
@@ -81,6 +81,7 @@ class AlertsWorker(ConsumerRebalanceListener):
         self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._committed: dict[TopicPartition, int] = {}
         self._busy = asyncio.Lock()  # held while evaluating; a revocation waits for it
+        self._in_flight: Due | None = None
         self._stopping = asyncio.Event()
         self._retry_s = RETRY_S[0]
         self._next_tick = 0.0
@@ -252,7 +253,7 @@ class AlertsWorker(ConsumerRebalanceListener):
                 return
             if newest is None or not self.clock.observe(newest):
                 return
-            self._observe_as_of()
+        self._observe_as_of()
         self.triggers.wake(self.owned, time.monotonic())
 
     def _observe_as_of(self) -> None:
@@ -275,6 +276,7 @@ class AlertsWorker(ConsumerRebalanceListener):
     async def evaluate(self, due: Due) -> Outcome | None:
         """Evaluate one province; on failure put it back to retry (its notices stay held)."""
         async with self._busy:
+            self._in_flight = due
             try:
                 outcome = await self.evaluator.evaluate(
                     due.province, due.changed_from, self._stopping.is_set
@@ -285,6 +287,8 @@ class AlertsWorker(ConsumerRebalanceListener):
                 self.triggers.restore(due, time.monotonic() + self._retry_s)
                 self._retry_s = min(self._retry_s * 2, RETRY_S[1])
                 return None
+            finally:
+                self._in_flight = None
         self._db_ok()
         self._retry_s = RETRY_S[0]
         if not outcome.complete:  # stopped midway: the rest is resumed from the progress
@@ -363,11 +367,21 @@ class AlertsWorker(ConsumerRebalanceListener):
 
     # --- Kafka offsets -----------------------------------------------------------------------
 
+    def acted_on(self) -> dict[TopicPartition, int]:
+        """Per partition: the offset before which every notice has been read and the
+        evaluation it triggered has committed (what may be committed to Kafka)."""
+        offsets = self.triggers.committable(self._positions)
+        if self._in_flight is not None:
+            for tp, offset in self._in_flight.offsets.items():
+                if tp in offsets:
+                    offsets[tp] = min(offsets[tp], offset)
+        return offsets
+
     async def _commit(self) -> None:
         assigned = self.consumer.assignment()
         offsets = {
             tp: offset
-            for tp, offset in self.triggers.committable(self._positions).items()
+            for tp, offset in self.acted_on().items()
             if tp in assigned and self._committed.get(tp) != offset
         }
         if offsets and await with_timeout(

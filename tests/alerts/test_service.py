@@ -240,7 +240,7 @@ async def check_metrics(
         open_rows = (
             await conn.execute(
                 select(AlertRow.province, AlertRow.severity, func.count())
-                .where(AlertRow.state.in_(("pending", "firing")))
+                .where(AlertRow.state == "firing")
                 .group_by(AlertRow.province, AlertRow.severity)
             )
         ).all()

@@ -92,6 +92,16 @@ async def test_notices_trigger_evaluation_and_transitions_are_published(
             )
             == 2.0
         )
+        registry = service.metrics.registry
+        for severity, n in (("warning", 1.0), ("critical", 1.0), ("info", 0.0)):
+            labels = {"province": "PK-SD", "severity": severity}
+            assert registry.get_sample_value("surgewatch_alerts_active", labels) == n
+        week = {"province": "PK-SD", "window": "7d"}
+        # Days 63–69 at 3 a day; the baseline is days 0–62 (history starts on day 0): 60 days
+        # at 1 and 3 at 3 = 69 over 9 weeks.
+        assert registry.get_sample_value("surgewatch_province_incidents", week) == 21.0
+        expected = registry.get_sample_value("surgewatch_province_expected_incidents", week)
+        assert expected == pytest.approx(69 / 9)
         await acknowledge(engine, "test_surge", "operator-7")  # as the api does
         await eventually(lambda: _all_published(engine), what="the acknowledgement relayed")
         acked = service.metrics.registry.get_sample_value(
@@ -214,18 +224,21 @@ async def _evaluated_through(service: Any, day: date) -> bool:
 async def test_event_time_history_is_the_same_fast_and_slow(
     make_settings: Callable[..., Settings], database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    """Day by day: write a day's counts, then its notice — once waiting after every day until the
-    worker has judged it (the slowest replay there is), once at full speed.
-
-    Two provinces, so the event clock is also moved by the other province's days (a province is
-    then judged before its own counts of that day arrive, and judged again when they do).
+    """Each day's counts land in two halves, each followed by its notice, as ingest batches
+    make them. Slow: after every notice, wait until the worker has acted on it — so it judges
+    partial days and must correct itself when the rest arrives (even withdraw a resolution).
+    Fast: everything at full speed. Two provinces, so the event clock is also moved by the
+    other province's days. The stored histories must be the same.
     """
-    days = 52
+    days = 48
     series = {
         "PK-BA": surge_series(START, days=days, surge_at=30, surge_days=12),
-        "PK-SD": surge_series(START, days=days, surge_at=38, surge_days=6, base=2),
+        # On day 39 the 7-day sum is exactly twice the baseline with the whole day and below
+        # it with half of it: judged on the half, test_surge resolves, then must un-resolve.
+        "PK-SD": surge_series(START, days=days, surge_at=30, surge_days=10, base=2, peak=5),
     }
     histories = []
+    withdrawals = []
     for slow in (True, False):
         settings = alerts_settings(
             make_settings, database_url, tmp_path, group_id=f"g{slow}", debounce_ms=0
@@ -237,17 +250,29 @@ async def test_event_time_history_is_the_same_fast_and_slow(
         async with running_alerts(settings) as service, notice_publisher(settings) as send:
             for i in range(days):
                 for province, counts in series.items():
-                    await write_counts(engine, province, [counts[i]])
-                    await send(notice(province, [counts[i][0]], n=i))
-                if slow:
-                    day = START + timedelta(days=i)
-                    await eventually(lambda s=service, d=day: _both_through(s, d), interval=0.01)
+                    day, n = counts[i]
+                    for part, count in enumerate((n // 2, n)):
+                        await write_counts(engine, province, [(day, count)])
+                        tp, offset = await send(notice(province, [day], n=2 * i + part))
+                        if slow and i >= 26:  # nothing can fire before 4 baseline weeks
+                            await eventually(
+                                lambda w=service.worker, t=tp, o=offset: _acted_on(w, t, o),
+                                interval=0.005,
+                            )
             last = START + timedelta(days=days - 1)
             await eventually(lambda s=service, d=last: _both_through(s, d), what="the last day")
+            withdrawals.append(
+                service.metrics.registry.get_sample_value("surgewatch_alerts_withdrawals_total")
+            )
         histories.append(await history(engine))
     slow_history, fast_history = histories
     assert slow_history == fast_history
     assert {h[0] for h in slow_history} == {"PK-BA", "PK-SD"}
+    assert withdrawals[0], "the slow run never had to correct a partial day"
+
+
+async def _acted_on(worker: Any, tp: Any, offset: int) -> bool:
+    return worker.acted_on().get(tp, -1) > offset
 
 
 async def _both_through(service: Any, day: date) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,12 +58,17 @@ def write_rules(directory: Path, text: str = SURGE_RULES) -> Path:
 
 
 def surge_series(
-    start: date, days: int = 100, surge_at: int = 60, surge_days: int = 10, base: int = 1
+    start: date,
+    days: int = 100,
+    surge_at: int = 60,
+    surge_days: int = 10,
+    base: int = 1,
+    peak: int | None = None,
 ) -> list[tuple[date, int]]:
-    """`base` incidents a day, tripled for `surge_days` from day `surge_at`."""
+    """`base` incidents a day, `peak` (default 3 × base) for `surge_days` from day `surge_at`."""
     out = []
     for i in range(days):
-        n = base * 3 if surge_at <= i < surge_at + surge_days else base
+        n = (peak or base * 3) if surge_at <= i < surge_at + surge_days else base
         out.append((start + timedelta(days=i), n))
     return out
 
@@ -112,13 +117,16 @@ def notice(province: str, days: Sequence[date], n: int = 0) -> Notice:
 @asynccontextmanager
 async def notice_publisher(
     settings: Settings,
-) -> AsyncIterator[Callable[[Notice], Awaitable[None]]]:
-    """A function that publishes one notice (delivered before it returns), keyed by province."""
+) -> AsyncIterator[Callable[[Notice], Awaitable[tuple[TopicPartition, int]]]]:
+    """A function that publishes one notice, keyed by province, and returns where it landed."""
     producer = make_producer(settings)
     await producer.start()
 
-    async def send(n: Notice) -> None:
-        await producer.send_and_wait(settings.topic_accepted, n.encode(), key=n.province.encode())
+    async def send(n: Notice) -> tuple[TopicPartition, int]:
+        sent = await producer.send_and_wait(
+            settings.topic_accepted, n.encode(), key=n.province.encode()
+        )
+        return TopicPartition(sent.topic, sent.partition), sent.offset
 
     try:
         yield send
