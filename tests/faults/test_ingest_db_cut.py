@@ -1,18 +1,21 @@
-"""The database connection of a running ingest process is cut, then restored.
+"""The database connection of running ingest and api processes is cut, then restored.
 
 CI size: an 8 s cut with 3,000 events published during it (SURGEWATCH_FAULTS_FULL=1: 30 s).
-Ingest reaches PostgreSQL only through a fault proxy; the test reads the database directly.
+Ingest and the api reach PostgreSQL only through a fault proxy; the test reads it directly.
 While the cut lasts the process must stay up (no crash loop), stop storing, count its DB errors,
 report the database as failing, and commit nothing to Kafka past what the DB holds; after the
-restore it must resume by itself and end with every event stored once.
+restore it must resume by itself and end with every event stored once. The api must stay up,
+say not ready (/readyz 503, database down) and answer reads with 503, never 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
@@ -23,7 +26,7 @@ from services.core.settings import Settings
 from tests.faults.checks import stored_messages, stored_offsets
 from tests.faults.conftest import size
 from tests.faults.load import build_load
-from tests.support.faults import PacedPublisher, ServiceProcess, TcpProxy, service_env
+from tests.support.faults import PacedPublisher, Stack, TcpProxy, service_env
 from tests.support.ingest import count_incidents, daily_totals, eventually, recount
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,6 +34,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CUT_S = size(8.0, 30.0)
 BEFORE, DURING = 2_000, 3_000
 LAG = "surgewatch_ingest_lag_messages"
+
+
+async def status_of(url: str) -> int:
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return (await client.get(url)).status_code
+    except httpx.HTTPError:
+        return 0
 
 
 def through(proxy: TcpProxy, url: str) -> str:
@@ -67,10 +78,12 @@ async def test_db_cut_pauses_ingest_and_it_resumes_losing_and_doubling_nothing(
     load = build_load(BEFORE + DURING, seed=30)
     async with TcpProxy("127.0.0.1", make_url(fault_db).port or 5432) as proxy:
         env = service_env(settings, SURGEWATCH_DATABASE_URL=through(proxy, fault_db))
-        ingest = ServiceProcess("ingest", env, logs / "ingest.log")
+        stack = Stack(env, logs, services=("ingest", "api"))
+        ingest, api = stack["ingest"], stack["api"]
         try:
-            await ingest.start()
+            await stack.start()
             await ingest.wait_health(lambda _, body: bool(body.get("partitions")))
+            await api.wait_health(lambda status, _: status == 200, path="/readyz")
             first = PacedPublisher(settings, topic, load.messages[:BEFORE], rate=10_000).start()
             await first.wait()
 
@@ -93,11 +106,17 @@ async def test_db_cut_pauses_ingest_and_it_resumes_losing_and_doubling_nothing(
             ).start()
             lag_seen = 0.0
             failing_seen = False
+            api_statuses: Counter[str] = Counter()
             while time.monotonic() - cut_at < CUT_S:
                 await asyncio.sleep(0.5)
-                assert ingest.alive, f"ingest exited during the cut: {ingest.tail()}"
+                stack.check_alive()
                 status, body = await ingest.health()
                 failing_seen |= status == 200 and body.get("database") == "failing"
+                ready, body = await api.health("/readyz")
+                database_down = not body.get("checks", {}).get("database", {}).get("ok", True)
+                api_statuses[f"readyz {ready}{' db down' if database_down else ''}"] += 1
+                api_statuses[f"healthz {(await api.health())[0]}"] += 1
+                api_statuses[f"incidents {await status_of(api.url + '/v1/incidents')}"] += 1
                 lags = [v for (n, _), v in (await ingest.metrics()).items() if n == LAG]
                 lag_seen = max(lag_seen, sum(lags))
                 assert await stored_offsets(fault_engine, group, topic) == offsets_before
@@ -118,14 +137,21 @@ async def test_db_cut_pauses_ingest_and_it_resumes_losing_and_doubling_nothing(
             recovery = time.monotonic() - restored_at
             status, body = await ingest.health()
             assert (status, body.get("database")) == (200, "ok")
-            assert ingest.starts == 1 and ingest.alive, "the same process, never restarted"
+            await api.wait_health(lambda status, _: status == 200, path="/readyz")
+            api_back = time.monotonic() - restored_at
+            stack.check_alive()
+            assert ingest.starts == 1 and api.starts == 1, "the same processes, never restarted"
             assert await ingest.terminate() == 0
         finally:
-            await ingest.close()
+            await stack.close()
 
     assert errors_during >= 2, "the failed writes were counted"
     assert failing_seen, "/healthz never said the database was failing"
     assert lag_seen >= 1, "the lag gauge never showed the unstored messages"
+    assert api_statuses["readyz 503 db down"] >= 1, f"api /readyz during the cut: {api_statuses}"
+    assert not [k for k in api_statuses if k.endswith(" 500")], (
+        f"5xx other than 503: {api_statuses}"
+    )
     assert await count_incidents(fault_engine) == load.incidents
     assert await count_incidents(fault_engine, live_only=True) == load.live
     totals = await daily_totals(fault_engine)
@@ -136,5 +162,6 @@ async def test_db_cut_pauses_ingest_and_it_resumes_losing_and_doubling_nothing(
             f"\n[faults] DB cut {CUT_S:.0f}s: ingest stayed up (1 process), "
             f"{errors_during:.0f} DB errors counted, lag peaked at {lag_seen:.0f}, "
             f"offsets frozen in DB and Kafka during the cut; resumed {recovery:.1f}s after "
-            f"restore; {BEFORE + DURING} events, {load.incidents} incidents, 0 lost, 0 doubled"
+            f"restore; {BEFORE + DURING} events, {load.incidents} incidents, 0 lost, 0 doubled; "
+            f"api during the cut: {dict(api_statuses)}, ready again {api_back:.1f}s after restore"
         )

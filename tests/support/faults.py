@@ -27,6 +27,7 @@ from services.core.kafka import client_options, make_producer
 from services.core.settings import Settings
 
 _CHUNK = 64 * 1024
+SERVICES = ("ingest", "alerts", "api")
 
 
 @dataclass(eq=False)
@@ -335,6 +336,37 @@ class ServiceProcess:
         if not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Stack:
+    """ingest, alerts and api as `surgewatch` child processes on one environment."""
+
+    def __init__(
+        self, env: Mapping[str, str], log_dir: Path, services: tuple[str, ...] = SERVICES
+    ) -> None:
+        self.procs = {s: ServiceProcess(s, env, log_dir / f"{s}.log") for s in services}
+
+    def __getitem__(self, service: str) -> ServiceProcess:
+        return self.procs[service]
+
+    async def start(self, within: float = 60) -> Stack:
+        """Start every service and wait until each one's /healthz answers 200."""
+        for proc in self.procs.values():
+            await proc.start()
+        for proc in self.procs.values():
+            await proc.wait_healthy(within)
+        return self
+
+    async def close(self) -> None:
+        for proc in self.procs.values():
+            await proc.close()
+
+    def pids(self) -> dict[str, int]:
+        return {s: p.pid for s, p in self.procs.items()}
+
+    def check_alive(self) -> None:
+        for proc in self.procs.values():
+            assert proc.alive, f"{proc.service} exited with {proc.returncode}: {proc.tail()}"
 
 
 def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
