@@ -10,6 +10,11 @@
   transaction each, with the progress in the same transaction, so a crash loses at most the chunk
   in hand and a restart resumes from the last committed day.
 
+A database is judged under one clock: a rule's progress records its clock and a fingerprint of
+the rule, and a different clock or a changed rule re-evaluates that rule from the first day,
+replacing the history written before (under event time) — switching clocks on a database that
+holds live history therefore rewrites it.
+
 Detection is CPU work: it runs in a worker thread so the Kafka client keeps heartbeating.
 """
 

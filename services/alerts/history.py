@@ -16,7 +16,8 @@ close of D−1, and from `since` = D's stamp on:
   past: it is when the alert would have changed);
 - a stored transition the replay no longer produces is deleted and its alert row corrected; an
   episode that no longer happens at all is deleted with its transitions (an acknowledgement of
-  it too). Each correction is announced on the `alerts` topic as a withdrawal.
+  it too). Each correction is announced on the `alerts` topic as a withdrawal (straight after
+  the commit, best effort: the database stays the truth the api serves).
 Under the live clock every evaluation is one step at wall time, `since` is that time, and nothing
 stored is ever withdrawn: the past stays what was known then.
 """

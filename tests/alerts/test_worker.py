@@ -26,6 +26,7 @@ from tests.support.alerts import (
     notice,
     notice_publisher,
     publish_notices,
+    publish_raw,
     running_alerts,
     surge_series,
     write_counts,
@@ -81,6 +82,7 @@ async def test_notices_trigger_evaluation_and_transitions_are_published(
     counts = surge_series(START, days=70, surge_at=SURGE_AT)
     await write_counts(engine, "PK-SD", counts)
     async with running_alerts(settings) as service:
+        await publish_raw(settings, b"not a notice", key=b"PK-SD")  # logged, counted, skipped
         await publish_notices(settings, [notice("PK-SD", [d for d, _ in counts])])
         await eventually(lambda: has_state(engine, "test_surge", "firing"), what="a firing alert")
         await eventually(
@@ -93,6 +95,7 @@ async def test_notices_trigger_evaluation_and_transitions_are_published(
             == 2.0
         )
         registry = service.metrics.registry
+        assert registry.get_sample_value("surgewatch_alerts_errors_total", {"stage": "notice"}) == 1
         for severity, n in (("warning", 1.0), ("critical", 1.0), ("info", 0.0)):
             labels = {"province": "PK-SD", "severity": severity}
             assert registry.get_sample_value("surgewatch_alerts_active", labels) == n

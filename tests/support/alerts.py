@@ -134,6 +134,15 @@ async def notice_publisher(
         await producer.stop()
 
 
+async def publish_raw(settings: Settings, value: bytes, key: bytes) -> None:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_accepted, value, key=key)
+    finally:
+        await producer.stop()
+
+
 async def publish_notices(settings: Settings, notices: Iterable[Notice]) -> None:
     async with notice_publisher(settings) as send:
         for n in notices:
