@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from services.core.broker import EmbeddedBroker, start_broker
+from services.core.broker import EmbeddedBroker, free_port, start_broker
 from services.core.kafka import ensure_topics, make_producer
 from services.core.migrate import upgrade_async
 from services.core.settings import Settings, load_settings
@@ -224,6 +225,78 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 def surgewatch_command(*args: str) -> list[str]:
     """`surgewatch …` run with this interpreter (no reliance on PATH)."""
     return [sys.executable, "-m", "services.cli", *args]
+
+
+@dataclass
+class Service:
+    """A `surgewatch <command>` subprocess, its port (api: HTTP, workers: ops) and its log."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def start_service(settings: Settings, command: str, **env: str) -> Service:
+    """Spawn `surgewatch <command>` on these settings (api on 127.0.0.1, a free port)."""
+    port = free_port()
+    args = [command, "--host", "127.0.0.1", "--port", str(port)] if command == "api" else [command]
+    log = Path(tempfile.gettempdir()) / f"surgewatch-bench-{command}-{os.getpid()}-{port}.log"
+    extra = {"SURGEWATCH_METRICS_PORT": str(port)} if command != "api" else {}
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *surgewatch_command(*args),
+            env=settings_env(settings, **{**extra, **env}),
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    finally:
+        os.close(out)
+    return Service(command, process, port, log)
+
+
+async def wait_ready(service: Service, within_s: float = 60.0) -> float:
+    """Poll /readyz (api) or /healthz (workers: and partitions assigned) until ready."""
+    path = "/readyz" if service.name == "api" else "/healthz"
+
+    async def ready() -> bool:
+        if service.process.returncode is not None:
+            raise RuntimeError(
+                f"{service.name} exited with {service.process.returncode}: see {service.log}"
+            )
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                reply = await http.get(service.url + path)
+        except httpx.TransportError:
+            return False
+        if reply.status_code != 200:
+            return False
+        return service.name == "api" or bool(reply.json().get("partitions"))
+
+    return await poll_until(ready, within_s, f"{service.name} ready", every=0.1)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM (peak resident set) of a live process, in MiB."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmHWM for pid {pid}")
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS (current resident set) of a live process, in MiB."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmRSS for pid {pid}")
 
 
 async def wait_process(process: asyncio.subprocess.Process, seconds: float = 20.0) -> None:
