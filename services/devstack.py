@@ -26,7 +26,7 @@ import httpx
 from services.core.broker import EmbeddedBroker, free_port, start_broker
 from services.core.kafka import ensure_topics
 from services.core.migrate import upgrade_async
-from services.core.settings import DEFAULT_SQLITE_URL, Settings
+from services.core.settings import DEFAULT_SQLITE_URL, Clock, Settings
 
 Say = Callable[[str], None]
 VAR = Path("var")
@@ -115,7 +115,7 @@ def _prepare(settings: Settings, stack: Stack, say: Say) -> tuple[dict[str, str]
     if settings.database_url != DEFAULT_SQLITE_URL:
         say("database: SURGEWATCH_DATABASE_URL")
     if "SURGEWATCH_CLOCK" not in env:
-        updates["clock"] = "event_time"  # the demo replays 2022–2024: judge it by its own dates
+        updates["clock"] = Clock.event_time  # the demo replays 2022–2024: judge it by its own dates
     settings = settings.model_copy(update=updates)
     env.update(
         {
