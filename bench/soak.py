@@ -263,7 +263,6 @@ def report(samples: list[Sample], run: Run, args: argparse.Namespace) -> dict[st
 async def soak(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="surgewatch-soak-"))
     url = await create_pg_database("surgewatch_soak")
-    stack: Stack | None = None
     try:
         await upgrade_async(url)
         with start_broker(log_file=work / "tansu.log") as broker:
@@ -276,28 +275,36 @@ async def soak(args: argparse.Namespace) -> int:
                 topic_alerts="soak.alerts",
             )
             await ensure_topics(settings)
-            stack = await Stack(service_env(settings), work).start()
-            print(f"soak: {args.duration:.0f}s at {args.rate:.0f} events/s; logs in {work}")
-            run, stop = Run(), asyncio.Event()
-            tasks = [
-                asyncio.create_task(publish(settings, args.rate, run, stop)),
-                asyncio.create_task(poll(stack["api"].url, run, stop, args.poll_every)),
-            ]
-            started = time.monotonic()
-            samples = [await sample(stack, run, 0.0)]
-            while (elapsed := time.monotonic() - started) < args.duration:
-                await asyncio.sleep(min(args.sample_every, args.duration - elapsed))
-                stack.check_alive()
-                samples.append(await sample(stack, run, time.monotonic() - started))
-            stop.set()
-            await asyncio.gather(*tasks)
-            report(samples, run, args)
-            return 0
+            stack = Stack(service_env(settings), work)
+            try:  # the services stop before the broker does
+                await stack.start()
+                await run_load(stack, settings, args, work)
+            finally:
+                await stack.close()
+        return 0
     finally:
-        if stack is not None:
-            await stack.close()
         with contextlib.suppress(Exception):
             await drop_pg_database(url)
+
+
+async def run_load(stack: Stack, settings: Settings, args: argparse.Namespace, work: Path) -> None:
+    print(f"soak: {args.duration:.0f}s at {args.rate:.0f} events/s; logs in {work}")
+    run, stop = Run(), asyncio.Event()
+    tasks = [
+        asyncio.create_task(publish(settings, args.rate, run, stop)),
+        asyncio.create_task(poll(stack["api"].url, run, stop, args.poll_every)),
+    ]
+    started = time.monotonic()
+    samples = [await sample(stack, run, 0.0)]
+    try:
+        while (elapsed := time.monotonic() - started) < args.duration:
+            await asyncio.sleep(min(args.sample_every, args.duration - elapsed))
+            stack.check_alive()
+            samples.append(await sample(stack, run, time.monotonic() - started))
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    report(samples, run, args)
 
 
 def main(argv: list[str] | None = None) -> int:
