@@ -1,5 +1,7 @@
 """The picture, computed once per change: a background task polls the change token and keeps
-the serialized body and its ETag; requests serve those bytes as they are.
+the serialized body and its ETag; requests serve those bytes as they are. The status page's look
+back (`history`: incidents by month, the alerts that fired) is computed with it and shares its
+ETag, so the page and its live fragment change when either does.
 
 Waiters (the SSE streams) are woken on every token change, new alert transitions included.
 """
@@ -14,6 +16,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.page.history import History
+from services.api.page.history_reads import load_history
 from services.api.schemas import Picture
 from services.api.snapshot import ChangeToken, live_day, load_picture, read_token
 from services.core.gazetteer import Gazetteer
@@ -55,6 +59,7 @@ class Refresher:
         self.interval_s = interval_s
         self.token: ChangeToken | None = None
         self.picture: Picture | None = None
+        self.history: History | None = None
         self.body = b""
         self.etag = ""
         self.recomputed = 0  # how many times the picture was computed
@@ -74,11 +79,13 @@ class Refresher:
             if token == self.token:
                 return False
             picture = await load_picture(session, self.gazetteer, self.clock, self.now())
+            history = await load_history(session, self.gazetteer, picture)
         self.recomputed += 1
         # The ETag ignores `as_of`, which on the live clock is just when we computed.
-        etag = strong_etag(picture.model_dump_json(exclude={"as_of"}))
+        etag = strong_etag(picture.model_dump_json(exclude={"as_of"}), history.model_dump_json())
         if etag != self.etag:
             self.picture, self.body, self.etag = picture, picture.model_dump_json().encode(), etag
+            self.history = history
             self._derived = {}
         self.token = token
         self._wake()

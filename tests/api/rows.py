@@ -180,10 +180,12 @@ class Rows:
         expected: float = 4.5,
         started: datetime | None = None,
         resolved: datetime | None = None,
+        fires: bool = True,
     ) -> int:
-        """An alert with its transitions (pending, then firing, then resolved as its state says)."""
+        """An alert with its transitions (pending, then firing, then resolved as its state says;
+        `fires=False`: a resolved one that never fired)."""
         start = started or datetime.now(UTC) - timedelta(days=3)
-        fired = start + timedelta(days=2) if state in ("firing", "resolved") else None
+        fired = start + timedelta(days=2) if state in ("firing", "resolved") and fires else None
         async with self.sessions() as session, session.begin():
             row = AlertRow(
                 rule=rule,
@@ -209,11 +211,11 @@ class Rows:
             )
             session.add(row)
             await session.flush()
-            steps = [(None, "pending", start)]
+            steps: list[tuple[str | None, str, datetime]] = [(None, "pending", start)]
             if fired:
                 steps.append(("pending", "firing", fired))
             if state == "resolved":
-                steps.append(("firing", "resolved", resolved or fired or start))
+                steps.append((steps[-1][1], "resolved", resolved or fired or start))
             for old, new, when in steps:
                 session.add(self._transition(row.id, old, new, when))
             return row.id

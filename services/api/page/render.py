@@ -1,4 +1,5 @@
-"""The status page, rendered on the server from the picture: map, table, alerts.
+"""The status page, rendered on the server from the picture and its look back (`History`): map,
+open alerts, alert history, and the table with each province's months as a bar strip.
 
 `live` renders the part that changes (the page's <main>); the page's script swaps in a fresh
 one from /page/live when the stream says the picture changed, so there is one renderer.
@@ -14,7 +15,10 @@ from html import escape
 from pathlib import Path
 from string import Template
 
+from services.api.page.alert_history import alert_history
+from services.api.page.history import RECENT, History, Strip, alert_months, month_name
 from services.api.page.map import MapGeometry, load_map
+from services.api.page.sparkline import axis, caption, scale_of, strip_svg
 from services.api.schemas import STATUSES, AlertOut, Counts, Picture, ProvincePicture
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +42,7 @@ class PageRenderer:
             Template(_read("template.html")), _read("page.css"), _read("page.js"), load_map()
         )
 
-    def page(self, picture: Picture | None, etag: str) -> str:
+    def page(self, picture: Picture | None, history: History | None, etag: str) -> str:
         method = picture.method if picture else {}
         notes = " ".join(
             f"{escape(k.replace('_', ' ').capitalize())}: {escape(v)}."
@@ -49,12 +53,12 @@ class PageRenderer:
             css=self.css,
             js=self.js,
             etag=escape(etag, quote=True),
-            live=self.live(picture),
+            live=self.live(picture, history),
             method=notes,
         )
 
-    def live(self, picture: Picture | None) -> str:
-        if picture is None:
+    def live(self, picture: Picture | None, history: History | None) -> str:
+        if picture is None or history is None:
             return (
                 '<p class="notice" role="status">The picture is not available yet: the '
                 "database has not answered. This page retries by itself.</p>"
@@ -64,29 +68,38 @@ class PageRenderer:
                 _as_of(picture),
                 _national(picture),
                 '<div class="grid">',
+                '<div class="side">',
                 '<section class="panel map" aria-labelledby="map-h">',
-                self._map(picture),
+                self._map(picture, history),
                 "</section>",
                 _alerts(picture),
                 "</div>",
+                alert_history(history),
+                "</div>",
                 '<section class="panel" aria-labelledby="table-h">',
-                _table(picture),
+                _table(picture, history),
                 "</section>",
             ]
         )
 
-    def _map(self, picture: Picture) -> str:
+    def _map(self, picture: Picture, history: History) -> str:
         by_code = {p.code: p for p in picture.provinces}
+        # What the map recalls besides today's status: the months on alert in the last year.
+        recalled = {s.code: alert_months(s, history.months, RECENT) for s in history.provinces}
         g = self.geometry
-        shapes, labels = [], []
+        shapes, outlines, labels = [], [], []
         for shape in g.shapes:
             province = by_code.get(shape.code)
             status = province.status if province else "normal"
             name = escape(shape.name)
+            past = escape(recalled.get(shape.code, ""))
             shapes.append(
                 f'<path class="{status}" d="{shape.path}" data-code="{shape.code}">'
-                f"<title>{name}: {status}</title></path>"
+                f"<title>{name}: {status}{f'; alerts firing in {past}' if past else ''}</title>"
+                "</path>"
             )
+            if past:  # drawn over every shape, so no neighbour hides part of it
+                outlines.append(f'<path class="recalled" d="{shape.path}" aria-hidden="true"/>')
             x, y = shape.label_x, shape.label_y
             if shape.small:  # Islamabad: label off to the side, on a leader line
                 lx, ly = x + 62, y + 26
@@ -98,7 +111,9 @@ class PageRenderer:
             )
             labels.append(
                 f'<text x="{x}" y="{y}">{lines}'
-                f'<tspan class="st" x="{x}" dy="1.25em">{status}</tspan></text>'
+                f'<tspan class="st" x="{x}" dy="1.25em">{status}</tspan>'
+                + (f'<tspan class="past" x="{x}" dy="1.3em">alerts {past}</tspan>' if past else "")
+                + "</text>"
             )
         legend = "".join(
             f'<li><span class="swatch {s}" aria-hidden="true"></span>{s}</li>' for s in STATUSES
@@ -107,11 +122,25 @@ class PageRenderer:
             '<h2 id="map-h">Provinces by status</h2>'
             f'<svg viewBox="0 0 {g.width} {g.height}" role="img" aria-labelledby="map-t">'
             f'<title id="map-t">Map of Pakistan\'s provinces coloured by status: '
-            + escape(", ".join(f"{p.name} {p.status}" for p in picture.provinces))
+            + escape(
+                ", ".join(
+                    f"{p.name} {p.status}"
+                    + (f" (alerts firing in {recalled[p.code]})" if recalled.get(p.code) else "")
+                    for p in picture.provinces
+                )
+            )
             + "</title>"
             + "".join(shapes)
+            + "".join(outlines)
             + "".join(labels)
             + f'</svg><ul class="legend" aria-label="Legend">{legend}</ul>'
+            + (
+                f'<p class="recall"><span class="swatch recalled" aria-hidden="true"></span>'
+                f"Dashed outline: a firing alert in the last {RECENT} months (when: under the "
+                "status).</p>"
+                if any(recalled.values())
+                else ""
+            )
         )
 
 
@@ -168,31 +197,52 @@ def _expected(province: ProvincePicture) -> str:
     return f"{province.expected_incidents_7d:.1f}{extra}"
 
 
-def _row(name: str, counts: Counts, status: str, expected: str, css: str = "") -> str:
+def _months(name: str, strip: Strip | None, history: History, scale: int = 0) -> str:
+    if strip is None:
+        return '<td class="months"></td>'
+    chart = strip_svg(name, strip, history.months, history.partial_last, scale)
+    return f'<td class="months">{chart}{caption(strip, history.months)}</td>'
+
+
+def _row(name: str, counts: Counts, status: str, expected: str, months: str, css: str = "") -> str:
     badge = f'<span class="badge {status}">{status}</span>' if status else ""
     return (
-        f'<tr class="{css}"><td>{escape(name)}</td><td class="st">{badge}</td>'
+        f'<tr class="{css}"><td>{escape(name)}</td><td class="st">{badge}</td>{months}'
         f"<td>{counts.incidents_7d}</td><td>{expected}</td><td>{_change(counts)}</td>"
         f'<td class="hide-narrow">{counts.killed_7d} / {counts.injured_7d}</td>'
         f"<td>{counts.incidents_28d}</td><td>{_ARROW[counts.trend]}</td></tr>"
     )
 
 
-def _table(picture: Picture) -> str:
+def _table(picture: Picture, history: History) -> str:
+    strips = {s.code: s for s in history.provinces}
+    scale = scale_of(*history.provinces)  # one scale for the provinces, so they compare
     rows = []
     for p in picture.provinces:
-        rows.append(_row(p.name, p, p.status, _expected(p)))
-        rows.extend(_row(f"of which {s.name}", s, "", "", "sub") for s in p.subregions)
+        months = _months(p.name, strips.get(p.code), history, scale)
+        rows.append(_row(p.name, p, p.status, _expected(p), months))
+        rows.extend(
+            _row(f"of which {s.name}", s, "", "", _months(s.name, None, history), "sub")
+            for s in p.subregions
+        )
     n = picture.national
     national_expected = "–" if n.expected_incidents_7d is None else f"{n.expected_incidents_7d:.1f}"
+    national_months = _months("Pakistan", history.national, history, scale_of(history.national))
+    span = f"{month_name(history.months[0])} – {month_name(history.months[-1])}"
+    if history.partial_last:
+        span += f" (to {history.through.day} {month_name(history.through)[:3]})"
     return (
         '<h2 id="table-h">The picture</h2><div class="table-wrap"><table>'
-        '<thead><tr><th>Province</th><th class="st">Status</th><th>Incidents 7d</th>'
+        '<thead><tr><th>Province</th><th class="st">Status</th>'
+        f'<th class="months">Incidents a month<br><span class="band">{span}; one scale for '
+        "the provinces; shaded: an alert firing</span>"
+        f"{axis(history.months)}</th><th>Incidents 7d</th>"
         '<th>Expected 7d<br><span class="band">usual range</span></th><th>vs prior 7d</th>'
         '<th class="hide-narrow">Killed / injured 7d</th>'
         "<th>Incidents 28d</th><th>Trend 28d</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody>"
-        f"<tfoot>{_row('Pakistan', n, '', national_expected)}</tfoot></table></div>"
+        f"<tfoot>{_row('Pakistan', n, '', national_expected, national_months)}</tfoot>"
+        "</table></div>"
     )
 
 
