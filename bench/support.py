@@ -181,8 +181,16 @@ def raw_url(url: str) -> str:
 
 
 def bench_settings(bootstrap: str, database_url: str, **overrides: Any) -> Settings:
-    """Settings on this broker and database with topics and groups of their own."""
+    """Settings on this broker and database with topics and groups of their own.
+
+    `ingest`/`alerts` overrides merge into the defaults. With SURGEWATCH_BENCH_FAST_JOIN=1 (the
+    smoke tests) consumer groups use a 1 s session: Tansu answers a JoinGroup after half the
+    session timeout, so a start costs 0.5 s instead of 5 s.
+    """
     prefix = f"b{uuid.uuid4().hex[:8]}"
+    group: dict[str, Any] = {}
+    if os.environ.get("SURGEWATCH_BENCH_FAST_JOIN") == "1":
+        group = {"session_timeout_ms": 1000, "heartbeat_interval_ms": 200}
     values: dict[str, Any] = {
         "kafka_bootstrap": bootstrap,
         "database_url": database_url,
@@ -190,10 +198,12 @@ def bench_settings(bootstrap: str, database_url: str, **overrides: Any) -> Setti
         "topic_accepted": f"{prefix}.incidents.accepted",
         "topic_dlq": f"{prefix}.incidents.dlq",
         "topic_alerts": f"{prefix}.alerts",
-        "ingest": {"group_id": f"{prefix}-ingest"},
-        "alerts": {"group_id": f"{prefix}-alerts"},
+        "ingest": {"group_id": f"{prefix}-ingest", **group},
+        "alerts": {"group_id": f"{prefix}-alerts", **group},
         "log_level": "WARNING",
     }
+    for name in ("ingest", "alerts"):
+        values[name].update(overrides.pop(name, {}))
     values.update(overrides)
     return load_settings(**values)
 
@@ -212,7 +222,11 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
             "SURGEWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "SURGEWATCH_INGEST__GROUP_ID": settings.ingest.group_id,
             "SURGEWATCH_INGEST__BATCH_MAX": str(settings.ingest.batch_max),
+            "SURGEWATCH_INGEST__SESSION_TIMEOUT_MS": str(settings.ingest.session_timeout_ms),
+            "SURGEWATCH_INGEST__HEARTBEAT_INTERVAL_MS": str(settings.ingest.heartbeat_interval_ms),
             "SURGEWATCH_ALERTS__GROUP_ID": settings.alerts.group_id,
+            "SURGEWATCH_ALERTS__SESSION_TIMEOUT_MS": str(settings.alerts.session_timeout_ms),
+            "SURGEWATCH_ALERTS__HEARTBEAT_INTERVAL_MS": str(settings.alerts.heartbeat_interval_ms),
             "SURGEWATCH_CLOCK": settings.clock.value,
             "SURGEWATCH_LOG_LEVEL": settings.log_level,
             "SURGEWATCH_METRICS_PORT": "0",

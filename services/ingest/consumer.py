@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -74,8 +75,9 @@ class IngestConsumer(ConsumerRebalanceListener):
             auto_offset_reset="earliest",
             session_timeout_ms=self.tuning.session_timeout_ms,
             heartbeat_interval_ms=self.tuning.heartbeat_interval_ms,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
+            # Bounded prefetch: what is fetched ahead sits in memory (bench/ingest_memory.py).
+            max_partition_fetch_bytes=1024 * 1024,
+            fetch_max_bytes=16 * 1024 * 1024,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._stopping = asyncio.Event()
@@ -330,19 +332,22 @@ class IngestConsumer(ConsumerRebalanceListener):
             await with_timeout(self.consumer.commit(offsets), COMMIT_TIMEOUT_S, "kafka commit")
 
     async def _publish(self, plan: Plan) -> None:
-        accepted, dlq = self.settings.topic_accepted, self.settings.topic_dlq
-        messages = [
-            Outgoing(accepted, notice.province.encode(), notice.encode(), cloudevents.HEADERS)
-            for notice in plan.notices
-        ]
-        messages.extend(
-            Outgoing(
-                dlq, key, message.value, [*message.headers, *_error_headers(message, rejection)]
-            )
-            for message, rejection, key in plan.rejections
-        )
-        if not messages:
+        if not plan.notices and not plan.rejections:
             return
+        accepted, dlq = self.settings.topic_accepted, self.settings.topic_dlq
+        # A generator: each notice is encoded as its batch takes it, never all at once.
+        messages = itertools.chain(
+            (
+                Outgoing(accepted, notice.province.encode(), notice.encode(), cloudevents.HEADERS)
+                for notice in plan.notices
+            ),
+            (
+                Outgoing(
+                    dlq, key, message.value, [*message.headers, *_error_headers(message, rejection)]
+                )
+                for message, rejection, key in plan.rejections
+            ),
+        )
         for failure in await publish_all(self.producer, messages, PUBLISH_TIMEOUT_S):
             self.metrics.publish_errors.labels(failure.topic).inc(failure.count)
             log.warning(
