@@ -10,6 +10,10 @@
   transaction each, with the progress in the same transaction, so a crash loses at most the chunk
   in hand and a restart resumes from the last committed day.
 
+Each event-time evaluation also stores, with every rule's progress, a digest of the counts it
+read (`services.alerts.digest`); `changed_days` compares it with the stored counts, so the worker
+re-evaluates a change whose notice never came, from the earliest changed block.
+
 A database is judged under one clock: a rule's progress records its clock and a fingerprint of
 the rule, and a different clock or a changed rule re-evaluates that rule from the first day,
 replacing the history written before (under event time) — switching clocks on a database that
@@ -22,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from services.alerts.clock import AlertClock, closed_day
 from services.alerts.detectors import detect
+from services.alerts.digest import DataDigest, block_hashes, first_change, floor_to_block, merged
 from services.alerts.explain import rule_hash
 from services.alerts.history import Plan, Replay, StoredEpisode, reconcile, replay
 from services.alerts.lifecycle import AlertState
@@ -106,6 +111,30 @@ class Evaluator:
         """Another instance owns `province` now: its gauges here are zeroed, to be set anew."""
         self._observed.pop(province, None)
         self.metrics.reset_province(province)
+
+    async def changed_days(self, provinces: Iterable[str]) -> dict[str, date]:
+        """Event time: per province whose stored counts differ from those its history was
+        evaluated on, the day to re-evaluate from (the first day of the earliest changed block;
+        the first day with data where a digest is unknown). Unchanged provinces are left out."""
+        if self.clock.kind != Clock.event_time:
+            return {}
+        found = await self.store.evaluated_counts(provinces, Clock.event_time.value)
+        out: dict[str, date] = {}
+        for province, evaluated in found.items():
+            current: dict[date, dict[int, str]] = {}  # block hashes by evaluated_through
+            days = []
+            for rule, p in evaluated.progress.items():
+                if not self._valid(p, rule):
+                    continue  # another rule now, or gone: re-evaluated from its start anyway
+                through = p.evaluated_through
+                if through not in current:
+                    current[through] = block_hashes(evaluated.rows, through)
+                day = first_change(p.digest, current[through])
+                if day is not None:
+                    days.append(day)
+            if days:
+                out[province] = min(days)
+        return out
 
     async def evaluate(
         self,
@@ -188,8 +217,14 @@ class Evaluator:
             earliest = min(starts.values())
             stored = await tx.alerts(starts, open_at=self.clock.stamp(earliest))
             lo = earliest - timedelta(days=self.lookback + self.keep_days)
-            rows = await tx.counts(lo, end)
+            read_from = floor_to_block(lo)  # whole blocks, for the digests
+            rows = await tx.counts(read_from, end)
             history_start = await tx.history_start()
+            fresh = block_hashes(rows, end)
+            digests = {
+                name: merged(self._digest(progress.get(name), name), fresh, read_from, first)
+                for name in starts
+            }
 
             def compute() -> list[_RulePlan]:
                 series = self._series(province, rows, lo, end, history_start)
@@ -209,7 +244,7 @@ class Evaluator:
                 return out
 
             plans = await asyncio.to_thread(compute)
-            await self._write(tx, plans, progress, end, outcome)
+            await self._write(tx, plans, progress, end, outcome, digests)
             if end == as_of:
                 await self._observe_firing(tx, province)
         days = sum((end - s).days + 1 for s in starts.values()) // max(1, len(starts))
@@ -228,12 +263,7 @@ class Evaluator:
         out: dict[str, tuple[date, bool]] = {}
         for rule in self.rules:
             p = progress.get(rule.name)
-            valid = (
-                p is not None
-                and p.clock == Clock.event_time
-                and p.rule_hash == self.hashes[rule.name]
-            )
-            through = p.evaluated_through if p is not None and valid else None
+            through = p.evaluated_through if p is not None and self._valid(p, rule.name) else None
             if through is None:
                 if first is None:
                     continue  # no data, nothing evaluated: nothing can fire
@@ -246,6 +276,13 @@ class Evaluator:
             if start <= as_of:
                 out[rule.name] = (start, resumed)
         return out
+
+    def _valid(self, p: Progress, rule: str) -> bool:
+        """The progress is this rule's, under this (event-time) clock."""
+        return p.clock == Clock.event_time and p.rule_hash == self.hashes.get(rule)
+
+    def _digest(self, p: Progress | None, rule: str) -> DataDigest | None:
+        return p.digest if p is not None and self._valid(p, rule) else None
 
     @staticmethod
     def _chunk_end(
@@ -363,7 +400,9 @@ class Evaluator:
         progress: Mapping[str, Progress],
         through: date,
         outcome: Outcome,
+        digests: Mapping[str, DataDigest | None] | None = None,
     ) -> None:
+        """Write the plans and each rule's progress (with the digest of the counts read)."""
         now = self.clock.now()
         for rp in plans:
             withdrawals = await tx.apply(rp.rule, rp.plan, rp.stored, now)
@@ -378,6 +417,7 @@ class Evaluator:
                 through,
                 now,
                 exists=rp.rule.name in progress,
+                digest=(digests or {}).get(rp.rule.name),
             )
         self.metrics.withdrawals.inc(sum(rp.plan.withdrawals for rp in plans))
         self.metrics.evaluations.labels(self.clock.kind.value).inc()

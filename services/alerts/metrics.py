@@ -53,7 +53,10 @@ class AlertsMetrics:
         )
         self.alerts_active = Gauge(
             "surgewatch_alerts_active",
-            "Firing alerts in the province, by severity (pending ones are not alerts yet).",
+            "Alerts in state firing in the province, by severity, as of the clock's day "
+            "(acknowledged ones included; pending and resolved ones not: the api's "
+            "active_alerts counts pending ones too). An instance reports 0 for the provinces "
+            "it does not own.",
             ["province", "severity"],
             registry=r,
         )
@@ -85,9 +88,16 @@ class AlertsMetrics:
             "Stored transitions or episodes withdrawn because a past day's data changed.",
             registry=r,
         )
+        self.reconciled = Counter(
+            "surgewatch_alerts_reconciled",
+            "Provinces re-evaluated (event time) because their stored counts differed from "
+            "those their history was evaluated on while no notice of the change was pending: "
+            "a lost notice, a change made while alerts was stopped, or a notice still on its way.",
+            registry=r,
+        )
         self.errors = Counter(
             "surgewatch_alerts_errors",
-            "Failures, by stage (evaluate, publish, notice).",
+            "Failures, by stage (evaluate, publish, notice, reconcile).",
             ["stage"],
             registry=r,
         )
@@ -102,7 +112,7 @@ class AlertsMetrics:
             self.transitions.labels(to)
         for clock in ("live", "event_time"):
             self.evaluations.labels(clock)
-        for stage in ("evaluate", "publish", "notice"):
+        for stage in ("evaluate", "publish", "notice", "reconcile"):
             self.errors.labels(stage)
 
     def reset_province(self, province: str) -> None:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, null, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.alerts.digest import DataDigest, DayRow
 from services.alerts.explain import finding_json, rule_json
 from services.alerts.history import Change, Episode, Plan, StoredEpisode, StoredTransition
 from services.alerts.lifecycle import AlertState, State
@@ -35,7 +36,6 @@ from services.core.models import (
     DailyCountRow,
 )
 
-DayRow = tuple[date, int, int, int]
 _LIFECYCLE = ("pending", "firing", "resolved")
 
 
@@ -59,6 +59,15 @@ class Progress:
     clock: str
     rule_hash: str
     evaluated_through: date
+    digest: DataDigest | None = None  # of the counts read, up to evaluated_through (event time)
+
+
+@dataclass(frozen=True)
+class EvaluatedCounts:
+    """A province's progress per rule, and its daily totals up to the newest evaluated day."""
+
+    progress: dict[str, Progress]
+    rows: list[DayRow]
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,46 @@ class AlertStore:
         async with self.engine.connect() as conn:
             return (await conn.execute(query)).scalar_one()
 
+    async def evaluated_counts(
+        self, provinces: Iterable[str], clock: str
+    ) -> dict[str, EvaluatedCounts]:
+        """Per province with progress under `clock`: that progress, and the daily totals up to
+        its newest evaluated day. Progress is read first, so the totals are never older than
+        the digests they are compared with."""
+        names = sorted(set(provinces))
+        if not names:
+            return {}
+        p, d = AlertProgressRow, DailyCountRow
+        out: dict[str, EvaluatedCounts] = {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    p.province, p.rule, p.clock, p.rule_hash, p.evaluated_through, p.data_digest
+                ).where(p.province.in_(names), p.clock == clock)
+            )
+            for r in rows:
+                progress = Progress(
+                    r.clock, r.rule_hash, r.evaluated_through, DataDigest.from_json(r.data_digest)
+                )
+                out.setdefault(r.province, EvaluatedCounts({}, [])).progress[r.rule] = progress
+            if not out:
+                return out
+            through = max(x.evaluated_through for e in out.values() for x in e.progress.values())
+            totals = await conn.execute(
+                select(
+                    d.province,
+                    d.day,
+                    func.sum(d.incidents),
+                    func.sum(d.killed),
+                    func.sum(d.injured),
+                )
+                .where(d.province.in_(sorted(out)), d.day <= through)
+                .group_by(d.province, d.day)
+            )
+            for province, day, i, k, j in totals:
+                out[province].rows.append((day, int(i or 0), int(k or 0), int(j or 0)))
+        return out
+
     @asynccontextmanager
     async def province(self, province: str) -> AsyncIterator[ProvinceTransaction]:
         """One evaluation's transaction for `province`, serialised against other evaluators."""
@@ -249,16 +298,33 @@ class ProvinceTransaction:
     async def progress(self) -> dict[str, Progress]:
         p = AlertProgressRow
         rows = await self.conn.execute(
-            select(p.rule, p.clock, p.rule_hash, p.evaluated_through).where(
+            select(p.rule, p.clock, p.rule_hash, p.evaluated_through, p.data_digest).where(
                 p.province == self.province
             )
         )
-        return {r.rule: Progress(r.clock, r.rule_hash, r.evaluated_through) for r in rows}
+        return {
+            r.rule: Progress(
+                r.clock, r.rule_hash, r.evaluated_through, DataDigest.from_json(r.data_digest)
+            )
+            for r in rows
+        }
 
     async def set_progress(
-        self, rule: str, clock: str, rule_hash: str, day: date, now: datetime, exists: bool
+        self,
+        rule: str,
+        clock: str,
+        rule_hash: str,
+        day: date,
+        now: datetime,
+        exists: bool,
+        digest: DataDigest | None = None,
     ) -> None:
-        values = {"clock": clock, "rule_hash": rule_hash, "evaluated_through": day}
+        values: dict[str, Any] = {
+            "clock": clock,
+            "rule_hash": rule_hash,
+            "evaluated_through": day,
+            "data_digest": digest.to_json() if digest is not None else null(),  # SQL NULL
+        }
         p = AlertProgressRow
         if exists:
             await self.conn.execute(

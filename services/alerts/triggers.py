@@ -3,9 +3,10 @@
 A notice makes its province due `debounce_s` after the first notice of a burst (later notices
 join the burst without pushing it back, so a steady stream still gets evaluated), and remembers
 the earliest day it changed. A wake-up (clock tick, day advance, new ownership) makes provinces
-due without a changed day. A notice's offset may be committed to Kafka only once the evaluation
-it triggered has committed to the database: `committable` holds each partition back at the
-oldest notice still pending.
+due without a changed day; a change found in the database without a notice makes its province
+due at once, from the day found. A notice's offset may be committed to Kafka only once the
+evaluation it triggered has committed to the database: `committable` holds each partition back
+at the oldest notice still pending.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ class Triggers:
         due = self._get(province, now + self.debounce_s)
         due.merge(changed_from, now + self.debounce_s)
         due.offsets[tp] = min(due.offsets.get(tp, offset), offset)
+
+    def changed(self, province: str, day: date, at: float) -> None:
+        """A change found without a notice: evaluate `province` from `day`, due at `at`."""
+        self._get(province, at).merge(day, at)
+
+    def changed_from(self, province: str) -> date | None:
+        """The earliest changed day pending for `province` (None: none pending)."""
+        due = self._pending.get(province)
+        return due.changed_from if due is not None else None
 
     def wake(self, provinces: Iterable[str], at: float) -> None:
         for province in provinces:

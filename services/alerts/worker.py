@@ -1,7 +1,10 @@
 """The alerts worker: notices and clock ticks in → evaluations → transitions out.
 
 One loop, one thing at a time: fetch notices (bounded `getmany`) → note what changed → on a
-clock tick, wake the owned provinces → evaluate the provinces that are due (each one its own DB
+clock tick, wake the owned provinces → reconcile (event time: on every tick and for newly owned
+provinces, compare the stored counts with the digests of those the histories were evaluated on;
+a change whose notice was lost, or that was made while alerts was stopped, makes its province
+due from the earliest changed block) → evaluate the provinces that are due (each one its own DB
 transaction, see `Evaluator`) → relay stored transitions to the `alerts` topic (outbox) →
 commit to Kafka the offsets of the notices whose evaluations have committed.
 
@@ -23,6 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.alerts.clock import AlertClock, local_day
+from services.alerts.digest import block_of
 from services.alerts.evaluator import Evaluator, Outcome
 from services.alerts.events import transition_event, withdrawal_event
 from services.alerts.metrics import AlertsMetrics
@@ -86,6 +90,8 @@ class AlertsWorker(ConsumerRebalanceListener):
         self._retry_s = RETRY_S[0]
         self._next_tick = 0.0
         self._next_relay = 0.0
+        self._unreconciled: set[str] = set()  # owned provinces to compare with the DB's counts
+        self._next_reconcile = 0.0
         self.running = False
         self.db_ok = True
         self.evaluated: list[Outcome] = []  # the most recent outcomes (for tests and logs)
@@ -117,6 +123,7 @@ class AlertsWorker(ConsumerRebalanceListener):
                 if now >= self._next_tick:
                     await self.tick()
                     self._next_tick = now + self.tuning.tick_s
+                await self.reconcile()
                 await self._evaluate_due()
                 if time.monotonic() >= self._next_relay:
                     await self.relay()
@@ -155,6 +162,7 @@ class AlertsWorker(ConsumerRebalanceListener):
                 self._assigned.discard(tp.partition)
             lost = self.owned - self._owned_now()
             self.owned -= lost
+            self._unreconciled -= lost
             self.triggers.drop(lost)
             for province in lost:
                 self.evaluator.forget(province)
@@ -168,6 +176,8 @@ class AlertsWorker(ConsumerRebalanceListener):
             self._positions.pop(tp, None)
         gained = self._owned_now() - self.owned
         self.owned |= gained
+        if self.clock.kind == Clock.event_time:  # changed while nobody watched: check first
+            self._unreconciled |= gained
         self.triggers.wake(gained, time.monotonic())
         self._next_relay = 0.0
         log.info(
@@ -243,9 +253,12 @@ class AlertsWorker(ConsumerRebalanceListener):
     # --- clock ---------------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Live: judge every owned province now (day rollover, `for`, `keep_firing_for`).
-        Event time: pick up days stored without a notice reaching us, and cross them."""
+        """Live: judge every owned province now (day rollover, `for`, `keep_firing_for`; a past
+        day counts only through today's windows, which judging today reads).
+        Event time: pick up days stored without a notice reaching us, and cross them; and have
+        every owned province reconciled with the stored counts (past days changed unnoticed)."""
         if self.clock.kind == Clock.event_time:
+            self._unreconciled |= self.owned
             try:
                 newest = await self.store.newest_day()
             except Exception as exc:
@@ -255,6 +268,44 @@ class AlertsWorker(ConsumerRebalanceListener):
                 return
         self._observe_as_of()
         self.triggers.wake(self.owned, time.monotonic())
+
+    async def reconcile(self) -> int:
+        """Event time: make due, from the earliest changed block, each flagged province whose
+        stored counts differ from those its history was evaluated on; return how many had no
+        notice pending for the change. On a DB failure the flags stay, retried with backoff."""
+        if self.clock.kind != Clock.event_time or self._stopping.is_set():
+            return 0
+        self._unreconciled &= self.owned
+        provinces = set(self._unreconciled)
+        if not provinces or time.monotonic() < self._next_reconcile:
+            return 0
+        try:
+            changed = await self.evaluator.changed_days(provinces)
+        except Exception as exc:
+            self._db_failed(exc, "reconciling with the stored counts")
+            self.metrics.errors.labels("reconcile").inc()
+            self._next_reconcile = time.monotonic() + self._retry_s
+            self._retry_s = min(self._retry_s * 2, RETRY_S[1])
+            return 0
+        self._db_ok()
+        self._next_reconcile = 0.0
+        self._unreconciled -= provinces
+        now = time.monotonic()
+        unnoticed = []
+        for province, day in sorted(changed.items()):
+            if province not in self.owned:
+                continue  # revoked while we read: its new owner reconciles it
+            pending = self.triggers.changed_from(province)
+            if pending is None or block_of(pending) > block_of(day):
+                unnoticed.append((province, day))
+            self.triggers.changed(province, day, now)
+        if unnoticed:
+            self.metrics.reconciled.inc(len(unnoticed))
+            log.warning(
+                "stored counts changed without a notice; re-evaluating",
+                extra={"changes": {p: d.isoformat() for p, d in unnoticed}},
+            )
+        return len(unnoticed)
 
     def _observe_as_of(self) -> None:
         as_of = self.clock.as_of()

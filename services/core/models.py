@@ -234,7 +234,10 @@ class AlertProgressRow(Base):
 
     Written in the same transaction as the transitions it produced, so a restart resumes where
     the last committed evaluation stopped. `rule_hash` fingerprints the rule's definition: a
-    changed rule is re-evaluated from the start.
+    changed rule is re-evaluated from the start. `data_digest` (event time) holds per-block
+    hashes of the province's daily totals up to `evaluated_through` as the evaluation read them,
+    so a change no notice reported is found and re-evaluated (`services.alerts.digest`); NULL is
+    unknown: the next check re-evaluates from the first day.
     """
 
     __tablename__ = "alert_progress"
@@ -244,4 +247,5 @@ class AlertProgressRow(Base):
     clock: Mapped[str] = mapped_column(String(16))
     rule_hash: Mapped[str] = mapped_column(String(64))
     evaluated_through: Mapped[date] = mapped_column(Date)
+    data_digest: Mapped[dict[str, Any] | None]
     updated_at: Mapped[datetime]

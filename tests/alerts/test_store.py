@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts.clock import EventClock, day_close
+from services.alerts.digest import floor_to_block
 from services.alerts.evaluator import Evaluator
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.rules import load_rules
@@ -186,3 +187,102 @@ async def test_the_shipped_rules_raise_a_surge(engine: AsyncEngine) -> None:
         "surgewatch_province_surge_score", {"province": "PK-BA", "rule": "threat_ratio_52w"}
     )
     assert score is not None and score > 2
+
+
+async def test_a_change_without_a_notice_is_found_and_re_evaluated_as_a_notice_would(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Two provinces with the same data and the same late reports: PK-BA is re-evaluated from
+    the day its notice names, PK-SD from what `changed_days` finds. Same histories."""
+    ev = evaluator(engine, tmp_path)
+    quiet = surge_series(START, days=100, surge_at=1000)
+    for province in ("PK-BA", "PK-SD"):
+        await write_counts(engine, province, quiet)
+    ev.clock.observe(START + timedelta(days=99))
+    for province in ("PK-BA", "PK-SD"):
+        await ev.evaluate(province)
+    assert await ev.changed_days(["PK-BA", "PK-SD"]) == {}
+
+    late_day = START + timedelta(days=70)
+    late = [(late_day + timedelta(days=i), 4) for i in range(5)]
+    for province in ("PK-BA", "PK-SD"):
+        await write_counts(engine, province, late)
+    found = await ev.changed_days(["PK-BA", "PK-SD", "PK-KP"])
+    assert found == {"PK-BA": floor_to_block(late_day), "PK-SD": floor_to_block(late_day)}
+    await ev.evaluate("PK-BA", changed_from=late_day)  # as the notice makes it
+    assert await ev.changed_days(["PK-BA", "PK-SD"]) == {"PK-SD": floor_to_block(late_day)}
+    await ev.evaluate("PK-SD", changed_from=found["PK-SD"])
+    assert await ev.changed_days(["PK-BA", "PK-SD"]) == {}
+
+    ba, sd = await histories_of(engine, "PK-BA", "PK-SD")
+    assert ba and ba == sd
+    assert ba[0][1] == close(72)  # the late surge, on the day it would have opened
+
+    # The late reports are retracted, again with and without the notice: both withdrawn.
+    for province in ("PK-BA", "PK-SD"):
+        await write_counts(engine, province, [(d, 1) for d, _ in late])
+    await ev.evaluate("PK-BA", changed_from=late_day)
+    outcome = await ev.evaluate("PK-SD", changed_from=(await ev.changed_days(["PK-SD"]))["PK-SD"])
+    assert outcome.withdrawals
+    assert await history(engine) == []
+    assert await ev.changed_days(["PK-BA", "PK-SD"]) == {}
+
+
+async def histories_of(engine: AsyncEngine, *provinces: str) -> list[list[tuple[object, ...]]]:
+    got = await history(engine)
+    return [[h[1:] for h in got if h[0] == p] for p in provinces]
+
+
+async def test_an_unknown_digest_is_re_evaluated_once_from_the_first_day(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Progress written before the digests existed (NULL): re-evaluated from the first block with
+    data, which rewrites nothing when nothing changed, and stores the digest."""
+    ev = evaluator(engine, tmp_path)
+    await write_counts(engine, "PK-BA", surge_series(START, days=100, surge_at=SURGE_AT))
+    ev.clock.observe(START + timedelta(days=99))
+    await ev.evaluate("PK-BA")
+    before = await history(engine)
+    async with engine.begin() as conn:
+        await conn.execute(update(AlertProgressRow).values(data_digest=null()))
+    found = await ev.changed_days(["PK-BA"])
+    assert found == {"PK-BA": floor_to_block(START)}
+    outcome = await ev.evaluate("PK-BA", changed_from=found["PK-BA"])
+    assert outcome.written == 0 and not outcome.withdrawals
+    assert await history(engine) == before
+    assert await ev.changed_days(["PK-BA"]) == {}
+
+
+async def test_alerts_active_counts_firing_alerts_only(engine: AsyncEngine, tmp_path: Path) -> None:
+    """surgewatch_alerts_active: firing alerts (acknowledged or not); pending ones are not."""
+    ev = evaluator(engine, tmp_path)
+    await write_counts(engine, "PK-BA", surge_series(START, days=70, surge_at=SURGE_AT))
+
+    def active(severity: str) -> float | None:
+        labels = {"province": "PK-BA", "severity": severity}
+        return ev.metrics.registry.get_sample_value("surgewatch_alerts_active", labels)
+
+    # Day 63: test_surge (warning, for 0d) fires; test_surge_slow (critical, for 2d) is pending.
+    ev.clock.observe(START + timedelta(days=SURGE_AT + 3))
+    await ev.evaluate("PK-BA")
+    assert await states(engine) == {"test_surge": "firing", "test_surge_slow": "pending"}
+    assert (active("warning"), active("critical"), active("info")) == (1.0, 0.0, 0.0)
+    # Day 65: both fire; an acknowledgement does not take one out of the count.
+    await acknowledge_all(engine)
+    ev.clock.observe(START + timedelta(days=SURGE_AT + 5))
+    await ev.evaluate("PK-BA")
+    assert await states(engine) == {"test_surge": "firing", "test_surge_slow": "firing"}
+    assert (active("warning"), active("critical")) == (1.0, 1.0)
+
+
+async def states(engine: AsyncEngine) -> dict[str, str]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(AlertRow.rule, AlertRow.state))).all()
+    return {rule: state for rule, state in rows}
+
+
+async def acknowledge_all(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(AlertRow).values(acknowledged_at=datetime.now(UTC), acknowledged_by="op")
+        )

@@ -11,8 +11,12 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts.clock import day_close
+from services.alerts.clock import EventClock, day_close
+from services.alerts.evaluator import Evaluator
+from services.alerts.metrics import AlertsMetrics
 from services.alerts.ownership import partition_of
+from services.alerts.rules import load_rules
+from services.alerts.store import AlertStore
 from services.core.models import AlertRow, AlertTransitionRow
 from services.core.settings import Settings
 from tests.support.alerts import (
@@ -333,3 +337,98 @@ async def _every_province_alerted(engine: AsyncEngine, provinces: list[str]) -> 
     got = await history(engine)
     done = {h[0] for h in got if h[1] == "test_surge" and h[3] == "firing"}
     return done == set(provinces)
+
+
+async def test_a_change_without_a_notice_is_found_on_the_next_tick(
+    make_settings: Callable[..., Settings], database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Late reports reach daily_counts, then are retracted. With notices (and no tick) and with
+    the notices lost (ticks only), the stored histories must be the same at each step."""
+    quiet = surge_series(START, days=100, surge_at=1000)
+    late_days = [START + timedelta(days=i) for i in range(70, 75)]
+    runs: dict[bool, list[Any]] = {}
+    for noticed in (True, False):
+        settings = alerts_settings(
+            make_settings,
+            database_url,
+            tmp_path,
+            group_id=f"g{noticed}",
+            tick_s=3600 if noticed else 0.2,  # the noticed run never ticks
+        )
+        settings = settings.model_copy(
+            update={"topic_accepted": f"{settings.topic_accepted}.{noticed}"}
+        )
+        await _reset(engine)
+        await write_counts(engine, "PK-PB", quiet)
+        steps = []
+        async with running_alerts(settings) as service:  # catches up from the stored counts
+            await eventually(
+                lambda s=service: _province_through(s, "PK-PB", START + timedelta(days=99)),
+                what="caught up",
+            )
+            for n, count in enumerate((4, 1), start=1):  # reported late, then retracted
+                await write_counts(engine, "PK-PB", [(d, count) for d in late_days])
+                if noticed:
+                    await publish_notices(settings, [notice("PK-PB", late_days, n=n)])
+                settled = _has_resolved if count == 4 else _no_alerts
+                await eventually(lambda e=engine, c=settled: c(e), what=f"step {n} applied")
+                steps.append(await history(engine))
+            registry = service.metrics.registry
+            steps.append(registry.get_sample_value("surgewatch_alerts_withdrawals_total"))
+            reconciled = registry.get_sample_value("surgewatch_alerts_reconciled_total")
+            assert reconciled == (0 if noticed else 2)
+        runs[noticed] = steps
+    assert runs[True] == runs[False]
+    with_late, retracted, withdrawn = runs[False]
+    assert [h[2] for h in with_late if h[1] == "test_surge"] == [close(72)]
+    assert retracted == [] and withdrawn
+
+
+async def _province_through(service: Any, province: str, day: date) -> bool:
+    return any(
+        o.province == province and o.as_of == day and o.complete and o.days
+        for o in service.worker.evaluated
+    )
+
+
+async def _has_resolved(engine: AsyncEngine) -> bool:
+    return await has_state(engine, "test_surge", "resolved") and await has_state(
+        engine, "test_surge_slow", "resolved"
+    )
+
+
+async def test_a_change_made_while_alerts_is_stopped_is_found_at_start_up(
+    make_settings: Callable[..., Settings], database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Late reports are stored while alerts is stopped and their notice is lost: at start-up,
+    before any tick, the history becomes the one the notice would have made."""
+    settings = alerts_settings(make_settings, database_url, tmp_path, tick_s=3600)
+    quiet = surge_series(START, days=100, surge_at=1000)
+    late = [(START + timedelta(days=i), 4) for i in range(70, 75)]
+    await write_counts(engine, "PK-PB", quiet)
+    async with running_alerts(settings) as service:  # catches up from the stored counts
+        await eventually(
+            lambda: _province_through(service, "PK-PB", START + timedelta(days=99)),
+            what="caught up",
+        )
+    assert await history(engine) == []
+    await write_counts(engine, "PK-PB", late)  # no notice
+    async with running_alerts(settings) as service:
+        await eventually(lambda: _has_resolved(engine), what="the late surge found at start-up")
+        registry = service.metrics.registry
+        assert registry.get_sample_value("surgewatch_alerts_reconciled_total") == 1
+    restarted = await history(engine)
+
+    # What the notice would have made: the same evaluations, re-evaluated from the late day.
+    await _reset(engine)
+    await write_counts(engine, "PK-PB", quiet)
+    rules = load_rules(settings.rules_file)
+    metrics = AlertsMetrics(["PK-PB"], [r.name for r in rules])
+    evaluator = Evaluator(AlertStore(engine), rules, EventClock(KARACHI), metrics)
+    evaluator.clock.observe(START + timedelta(days=99))
+    await evaluator.evaluate("PK-PB")
+    await write_counts(engine, "PK-PB", late)
+    await evaluator.evaluate("PK-PB", changed_from=late[0][0])
+    noticed = await history(engine)
+    assert restarted == noticed
+    assert [h[2] for h in restarted if h[1] == "test_surge"] == [close(72)]
