@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 12:00:00
+Create Date: 2026-11-22 12:40:00
 
 - `alert_progress.data_digest`: per-block hashes of the province's daily totals up to
   `evaluated_through`, as the evaluation read them (event time). The alerts service compares
