@@ -36,7 +36,7 @@ KILLS = size(12, 20)
 LIFE_S = 3.0  # rough length of one start-consume-kill cycle, to spread the load over the kills
 
 
-async def test_kill_9_twenty_times_during_load_loses_and_doubles_nothing(
+async def test_kill_9_at_random_moments_during_load_loses_and_doubles_nothing(
     fault_settings: Callable[..., Settings],
     fault_engine: AsyncEngine,
     logs,
