@@ -36,7 +36,7 @@ BENCHES: dict[str, tuple[list[str], list[str] | None]] = {
     "ingest_memory": (["--events", "1M"], ["--events", "2000"]),
     "backfill": (
         ["--events", "200k", "--days", "3650"],
-        ["--events", "2000", "--days", "30", "--slow-rate", "1000", "--compare-events", "100"],
+        ["--events", "2000", "--days", "30", "--slow-rate", "1000", "--compare-events", "300"],
     ),
     "alerts_eval": (["--quick"], None),  # the detection-quality benchmark (tuning the rules)
 }

@@ -25,6 +25,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.support import (
     Event,
@@ -47,7 +48,7 @@ from bench.support import (
     wait_ready,
 )
 from services.alerts.rules import load_rules
-from services.core.kafka import ensure_topics, make_producer
+from services.core.kafka import client_options, ensure_topics, make_producer
 from services.core.settings import Settings
 from services.feeds.replay import demo_items, replay
 
@@ -77,18 +78,59 @@ def stream(n: int, days: int) -> Iterator[list[Event]]:
         )
 
 
-async def complete(
-    conn: asyncpg.Connection, settings: Settings, events: int, expected_rows: int
-) -> bool:
-    """Every event stored, and every province × rule evaluated through the newest day."""
+async def complete(conn: asyncpg.Connection, settings: Settings, events: int, rules: int) -> bool:
+    """Every event stored, and every province with data evaluated by every rule through the
+    newest day (a province without any event has no progress to wait for)."""
     if await offsets_sum(conn, settings.ingest.group_id) < events:
         return False
-    row = await conn.fetchrow(
-        "SELECT count(*) AS n, min(evaluated_through) AS low FROM alert_progress WHERE clock = $1",
-        "event_time",
-    )
     newest = await conn.fetchval("SELECT max(day) FROM daily_counts")
-    return bool(row["n"] >= expected_rows and newest is not None and row["low"] >= newest)
+    if newest is None:
+        return False
+    provinces = {r[0] for r in await conn.fetch("SELECT DISTINCT province FROM daily_counts")}
+    done = await conn.fetch(
+        "SELECT province, count(*) FROM alert_progress WHERE clock = $1 AND "
+        "evaluated_through >= $2 GROUP BY province",
+        "event_time",
+        newest,
+    )
+    finished = {province for province, count in done if count >= rules}
+    return provinces <= finished
+
+
+class NoticeWatch:
+    """Whether the alerts service has acted on every notice ingest published: its group's
+    committed offsets (committed only after the evaluation a notice triggered is stored) have
+    reached the end of `incidents.accepted`. Without this a late notice could still be pending
+    when the progress table already shows the newest day."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.topic = settings.topic_accepted
+        self.consumer = AIOKafkaConsumer(
+            **client_options(settings),
+            group_id=settings.alerts.group_id,  # to read its commits; never joins the group
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+        )
+        self.partitions: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.consumer.topics()
+        parts = sorted(self.consumer.partitions_for_topic(self.topic) or ())
+        self.partitions = [TopicPartition(self.topic, p) for p in parts]
+        self.consumer.assign(self.partitions)
+        await self.consumer.seek_to_beginning(*self.partitions)
+
+    async def settled(self) -> bool:
+        await self.consumer.getmany(timeout_ms=100, max_records=100_000)  # moves high-waters
+        for tp in self.partitions:
+            end = self.consumer.highwater(tp)  # Tansu: only trustworthy after a fetch
+            if end is None or (await self.consumer.committed(tp) or 0) < end:
+                return False
+        return True
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
 
 
 async def history(conn: asyncpg.Connection) -> tuple[History, History]:
@@ -122,6 +164,8 @@ async def run_stack(
     events = await feed() if before else 0
     services: list[Service] = []
     conn = await asyncpg.connect(raw_url(settings.database_url))
+    notices = NoticeWatch(settings)
+    await notices.start()
     try:
         started = time.perf_counter()
         for command in ("ingest", "alerts"):
@@ -133,13 +177,14 @@ async def run_stack(
             events = await feed()
 
         async def done() -> bool:
-            return await complete(conn, settings, events, 7 * rules)
+            return await complete(conn, settings, events, rules) and await notices.settled()
 
         finished = await poll_until(done, within_s, "a complete alert history", every=0.25)
         return finished - started, events, await history(conn)
     finally:
         for service in services:
             await wait_process(service.process)
+        await notices.stop()
         await conn.close()
 
 
