@@ -30,6 +30,7 @@ from services.core.settings import Settings
 from services.ingest.batches import Outgoing, publish_all
 from services.ingest.metrics import IngestMetrics
 from services.ingest.plan import Item, Plan
+from services.ingest.poison import as_rejection, refused_data, spans_of
 from services.ingest.store import IngestStore, OffsetConflict, Span
 
 log = logging.getLogger("surgewatch.ingest")
@@ -221,7 +222,12 @@ class IngestConsumer(ConsumerRebalanceListener):
                 items = [i for i in items if (i.message.topic, i.message.partition) not in lost]
                 spans = {tp: s for tp, s in spans.items() if tp not in lost}
                 continue
-            except Exception as exc:  # the DB is down or failing: keep the batch, retry
+            except Exception as exc:
+                if refused_data(exc):  # a message the DB refuses: isolate it, don't retry
+                    plan = await self._isolate(items, now, forced, exc)
+                    self._forced -= forced
+                    return plan
+                # the DB is down or failing: keep the batch, retry
                 if self._stopping.is_set():
                     log.warning("stopping with an unstored batch; it will be read again")
                     return None
@@ -239,6 +245,50 @@ class IngestConsumer(ConsumerRebalanceListener):
             self.db_ok = True
             self._forced -= forced
             return plan
+
+    async def _isolate(
+        self, items: list[Item], now: datetime, forced: frozenset[tuple[str, int]], error: Exception
+    ) -> Plan:
+        """Bisect a batch the database refuses until each refused message stands alone, then
+        store those as rejections (DLQ, reason `schema`) and everything else as usual.
+
+        The halves are written in offset order, each with its own offsets, so the fence still
+        holds; a transient error part-way propagates to the retry loop, whose fence check then
+        skips what was already stored.
+        """
+        log.error(
+            "the database refuses a message in this batch; isolating it",
+            extra={"error": repr(error)[:300], "batch": len(items)},
+        )
+        plans: list[Plan] = []
+
+        async def write(part: list[Item]) -> None:
+            try:
+                plans.append(await self.store.write(part, spans_of(part), now, forced))
+            except Exception as exc:
+                if not refused_data(exc):
+                    raise
+                if len(part) > 1:
+                    middle = len(part) // 2
+                    await write(part[:middle])
+                    await write(part[middle:])
+                    return
+                [item] = part
+                log.error("message refused by the database", extra={"offset": item.message.offset})
+                try:
+                    plans.append(
+                        await self.store.write(
+                            [as_rejection(item, exc)], spans_of(part), now, forced
+                        )
+                    )
+                except Exception as again:
+                    if not refused_data(again):
+                        raise
+                    bare = as_rejection(item, exc, keep_headers=False)
+                    plans.append(await self.store.write([bare], spans_of(part), now, forced))
+
+        await write(items)
+        return Plan.combined(plans)
 
     async def _idle(self, seconds: float) -> None:
         """Wait without consuming, but keep polling so the group does not evict us."""

@@ -110,6 +110,16 @@ class Plan:
     notices: list[Notice] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
+    @classmethod
+    def combined(cls, plans: list[Plan]) -> Plan:
+        """What several committed plans report together: outcomes, notices, rejections."""
+        out = cls()
+        for plan in plans:
+            out.outcomes += plan.outcomes
+            out.notices += plan.notices
+            out.rejections += plan.rejections
+        return out
+
     def nonzero_deltas(self) -> dict[CountKey, Delta]:
         return {k: d for k, d in sorted(self.deltas.items()) if d}
 

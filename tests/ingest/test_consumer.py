@@ -242,3 +242,63 @@ async def test_a_restart_never_fetches_before_seeking_to_the_database(settings) 
         await eventually(lambda: _is(ingest.events("accepted"), 10), what="10 more")
         fenced = ingest.metrics.registry.get_sample_value("surgewatch_ingest_fenced_batches_total")
         assert fenced == 0
+
+
+POISON_TRIGGER = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$
+           BEGIN
+             IF NEW.district = 'POISON' THEN
+               RAISE EXCEPTION 'district POISON is refused' USING ERRCODE = '22023';
+             END IF;
+             RETURN NEW;
+           END $$ LANGUAGE plpgsql""",
+        "DROP TRIGGER IF EXISTS refuse_poison ON incidents",
+        """CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON incidents
+           FOR EACH ROW EXECUTE FUNCTION refuse_poison()""",
+    ],
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS refuse_poison",
+        """CREATE TRIGGER refuse_poison BEFORE INSERT ON incidents
+           WHEN NEW.district = 'POISON'
+           BEGIN SELECT RAISE(ABORT, 'district POISON is refused'); END""",
+    ],
+}
+
+
+async def test_a_message_the_database_refuses_goes_to_the_dlq_and_stops_nothing(settings) -> None:
+    """A rule of the database that `parse` does not know (here a trigger) must not stall the
+    partition: the batch is bisected, the refused message is rejected, the rest is stored."""
+    from sqlalchemy import text
+
+    from services.core.db import make_engine
+
+    engine = make_engine(settings, writer=True)
+    try:
+        async with engine.begin() as conn:
+            for statement in POISON_TRIGGER[engine.dialect.name]:
+                await conn.execute(text(statement))
+        values = [events.structured(f"p{i}") for i in range(300)]
+        values.insert(137, events.structured("bad", district="POISON"))
+        await publish(settings, values)
+        async with running_ingest(settings) as ingest:
+            await eventually(
+                lambda: _is(ingest.events("rejected", "schema"), 1), what="the refused message"
+            )
+            await eventually(lambda: _is(ingest.events("accepted"), 300), what="the other 300")
+            assert await count_incidents(ingest.engine) == 300
+            assert ingest.consumer.running
+            async with ingest.engine.connect() as conn:
+                rows = await conn.execute(select(RejectionRow.detail, RejectionRow.offset))
+                [(detail, offset)] = list(rows)
+            assert "refused by the database" in detail and "POISON" in detail
+        dlq = await consume_all(settings, settings.topic_dlq, 1)
+        assert [dict(r.headers)["error.reason"] for r in dlq] == [b"schema"]
+        assert int(dict(dlq[0].headers)["source.offset"]) == offset
+    finally:
+        async with engine.begin() as conn:
+            drop = "DROP TRIGGER IF EXISTS refuse_poison"
+            await conn.execute(
+                text(drop + (" ON incidents" if engine.dialect.name != "sqlite" else ""))
+            )
+        await engine.dispose()
