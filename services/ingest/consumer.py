@@ -211,22 +211,29 @@ class IngestConsumer(ConsumerRebalanceListener):
         self, items: list[Item], spans: dict[tuple[str, int], Span], now: datetime
     ) -> Plan | None:
         delay = self.tuning.retry_initial_s
+        isolating = False
         while True:
             if not spans:
                 return None
             forced = frozenset(self._forced & spans.keys())
             try:
-                plan = await self.store.write(items, spans, now, forced)
+                if isolating:
+                    plan = await self._isolate(items, now, forced)
+                else:
+                    plan = await self.store.write(items, spans, now, forced)
             except OffsetConflict as conflict:
                 lost = await self._resolve_conflict(conflict.partitions)
                 items = [i for i in items if (i.message.topic, i.message.partition) not in lost]
                 spans = {tp: s for tp, s in spans.items() if tp not in lost}
                 continue
             except Exception as exc:
-                if refused_data(exc):  # a message the DB refuses: isolate it, don't retry
-                    plan = await self._isolate(items, now, forced, exc)
-                    self._forced -= forced
-                    return plan
+                if refused_data(exc) and not isolating:
+                    log.error(
+                        "the database refuses a message in this batch; isolating it",
+                        extra={"error": repr(exc)[:300], "batch": len(items)},
+                    )
+                    isolating = True  # a message the DB refuses: find it, don't retry as is
+                    continue
                 # the DB is down or failing: keep the batch, retry
                 if self._stopping.is_set():
                     log.warning("stopping with an unstored batch; it will be read again")
@@ -247,19 +254,15 @@ class IngestConsumer(ConsumerRebalanceListener):
             return plan
 
     async def _isolate(
-        self, items: list[Item], now: datetime, forced: frozenset[tuple[str, int]], error: Exception
+        self, items: list[Item], now: datetime, forced: frozenset[tuple[str, int]]
     ) -> Plan:
         """Bisect a batch the database refuses until each refused message stands alone, then
         store those as rejections (DLQ, reason `schema`) and everything else as usual.
 
         The halves are written in offset order, each with its own offsets, so the fence still
-        holds; a transient error part-way propagates to the retry loop, whose fence check then
-        skips what was already stored.
+        holds; a transient error part-way goes back to the retry loop, whose fence then tells
+        what was already stored (`_resolve_conflict`) and those messages are read again.
         """
-        log.error(
-            "the database refuses a message in this batch; isolating it",
-            extra={"error": repr(error)[:300], "batch": len(items)},
-        )
         plans: list[Plan] = []
 
         async def write(part: list[Item]) -> None:
