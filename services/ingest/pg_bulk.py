@@ -1,11 +1,14 @@
-"""The ingest's bulk statements on PostgreSQL: one statement per table, columns as arrays.
+"""The ingest's bulk statements on PostgreSQL: a binary COPY into a staging table, then one
+`INSERT … SELECT … ON CONFLICT` per table.
 
-`INSERT … SELECT FROM unnest($1::text[], …)` sends a whole batch as a handful of array
-parameters that asyncpg encodes in C, and PostgreSQL plans it once. SQLAlchemy's executemany
-of the same rows spent ~100 µs of Python per event building and binding parameter dicts;
-this spends a few. The statements run on the driver connection of the store's transaction, so
-the batch still commits (or not) as one with its offsets. Same rows, same conflict rules as the
-SQLAlchemy path SQLite takes (`IngestStore._apply`).
+SQLAlchemy's executemany of the same rows spent ~100 µs of Python per event building and
+binding parameter dicts. Arrays as parameters (`unnest($1::text[], …)`) cost a Python
+`isinstance(x, Container)` per element in asyncpg; one JSON document (`json_to_recordset`) cost
+PostgreSQL ~10 µs a row to parse; binary COPY is the cheapest on both sides (docs/benchmarks.md).
+Everything runs on the driver connection of the store's transaction, so the batch still commits
+(or not) as one with its offsets, and the staging tables (temporary, ON COMMIT DELETE ROWS) are
+empty again at its end. Same rows, same conflict rules as the SQLAlchemy path SQLite takes
+(`IngestStore._apply`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from services.core.events import Category, Target
 from services.ingest.plan import Key, Plan, Stored
 
 LOOKUP_STORED = """
@@ -30,16 +34,29 @@ FROM retractions AS r JOIN json_to_recordset($1::json) AS k(s text, i text)
   ON r.source = k.s AND r.id = k.i
 """
 
-UPSERT_INCIDENTS = """
-INSERT INTO incidents (source, id, version, occurred_at, day, province, subregion, district,
-    lat, lon, category, target, perpetrator, killed, injured, summary, url, retracted, event_id,
-    received_at, updated_at)
-SELECT source, id, version, occurred_at, day, province, subregion, district, lat, lon, category,
-    target, perpetrator, killed, injured, summary, url, retracted, event_id, $2, $2
-FROM json_to_recordset($1::json) AS x(source text, id text, version int, occurred_at timestamptz,
-    day date, province text, subregion text, district text, lat float8, lon float8,
-    category text, target text, perpetrator text, killed int, injured int, summary text,
-    url text, retracted bool, event_id text)
+INCIDENT_COLUMNS = (
+    "source", "id", "version", "occurred_at", "day", "province", "subregion", "district", "lat",
+    "lon", "category", "target", "perpetrator", "killed", "injured", "summary", "url",
+    "retracted", "event_id",
+)  # fmt: skip
+VERSION_COLUMNS = ("source", "id", "version", "event_id", "data")
+COUNT_COLUMNS = ("province", "day", "subregion", "category", "incidents", "killed", "injured")
+
+# Per-session staging tables. Each INSERT empties its stage as it reads it (a DELETE … RETURNING
+# in the same statement); ON COMMIT DELETE ROWS is the belt to those braces.
+STAGES = f"""
+CREATE TEMP TABLE IF NOT EXISTS stage_incidents ON COMMIT DELETE ROWS AS
+    SELECT {", ".join(INCIDENT_COLUMNS)} FROM incidents WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS stage_versions ON COMMIT DELETE ROWS AS
+    SELECT {", ".join(VERSION_COLUMNS)} FROM incident_versions WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS stage_counts ON COMMIT DELETE ROWS AS
+    SELECT {", ".join(COUNT_COLUMNS)} FROM daily_counts WITH NO DATA;
+"""
+
+UPSERT_INCIDENTS = f"""
+WITH staged AS (DELETE FROM stage_incidents RETURNING *)
+INSERT INTO incidents ({", ".join(INCIDENT_COLUMNS)}, received_at, updated_at)
+SELECT {", ".join(INCIDENT_COLUMNS)}, $1, $1 FROM staged
 ON CONFLICT (source, id) DO UPDATE SET
     version = excluded.version, occurred_at = excluded.occurred_at, day = excluded.day,
     province = excluded.province, subregion = excluded.subregion, district = excluded.district,
@@ -50,18 +67,17 @@ ON CONFLICT (source, id) DO UPDATE SET
     updated_at = excluded.updated_at
 """
 
-INSERT_VERSIONS = """
-INSERT INTO incident_versions (source, id, version, event_id, received_at, data)
-SELECT source, id, version, event_id, $2, data
-FROM json_to_recordset($1::json) AS x(source text, id text, version int, event_id text, data json)
+INSERT_VERSIONS = f"""
+WITH staged AS (DELETE FROM stage_versions RETURNING *)
+INSERT INTO incident_versions ({", ".join(VERSION_COLUMNS)}, received_at)
+SELECT {", ".join(VERSION_COLUMNS)}, $1 FROM staged
 ON CONFLICT DO NOTHING
 """
 
-ADD_DAILY_COUNTS = """
-INSERT INTO daily_counts (province, day, subregion, category, incidents, killed, injured)
-SELECT * FROM json_to_recordset($1::json)
-    AS x(province text, day date, subregion text, category text, incidents int, killed int,
-         injured int)
+ADD_DAILY_COUNTS = f"""
+WITH staged AS (DELETE FROM stage_counts RETURNING *)
+INSERT INTO daily_counts ({", ".join(COUNT_COLUMNS)})
+SELECT {", ".join(COUNT_COLUMNS)} FROM staged
 ON CONFLICT (province, day, subregion, category) DO UPDATE SET
     incidents = daily_counts.incidents + excluded.incidents,
     killed = daily_counts.killed + excluded.killed,
@@ -81,60 +97,52 @@ async def lookup(driver: Any, keys: list[Key]) -> tuple[dict[Key, Stored], set[K
 
 async def apply(driver: Any, plan: Plan, now: datetime) -> None:
     """Upsert incidents, record versions, add daily-count deltas (the per-event writes)."""
+    if not (plan.upserts or plan.versions or plan.deltas):
+        return
+    await driver.execute(STAGES)
     if plan.upserts:
         rows = [
-            {
-                "source": i.source,
-                "id": i.id,
-                "version": i.version,
-                "occurred_at": i.occurred_at,
-                "day": i.day,
-                "province": i.province,
-                "subregion": i.subregion,
-                "district": i.district,
-                "lat": i.lat,
-                "lon": i.lon,
-                "category": i.category.value,
-                "target": i.target.value if i.target else None,
-                "perpetrator": i.perpetrator,
-                "killed": i.killed,
-                "injured": i.injured,
-                "summary": i.summary,
-                "url": i.url,
-                "retracted": retracted,
-                "event_id": i.event_id,
-            }
+            (
+                i.source,
+                i.id,
+                i.version,
+                i.occurred_at,
+                i.day,
+                i.province,
+                i.subregion,
+                i.district,
+                i.lat,
+                i.lon,
+                _VALUE[i.category],
+                _VALUE[i.target] if i.target else None,
+                i.perpetrator,
+                i.killed,
+                i.injured,
+                i.summary,
+                i.url,
+                retracted,
+                i.event_id,
+            )
             for i, retracted in plan.upserts.values()
         ]
-        await driver.execute(UPSERT_INCIDENTS, _json(rows), now)
+        await driver.copy_records_to_table(
+            "stage_incidents", records=rows, columns=INCIDENT_COLUMNS
+        )
+        await driver.execute(UPSERT_INCIDENTS, now)
     if plan.versions:
         versions = [
-            {
-                "source": v.source,
-                "id": v.id,
-                "version": v.version,
-                "event_id": v.event_id,
-                "data": v.data,
-            }
+            (v.source, v.id, v.version, v.event_id, orjson.dumps(v.data).decode())
             for v in plan.versions.values()
         ]
-        await driver.execute(INSERT_VERSIONS, _json(versions), now)
+        await driver.copy_records_to_table(
+            "stage_versions", records=versions, columns=VERSION_COLUMNS
+        )
+        await driver.execute(INSERT_VERSIONS, now)
     deltas = plan.nonzero_deltas()
     if deltas:
-        counts = [
-            {
-                "province": province,
-                "day": day,
-                "subregion": subregion,
-                "category": category,
-                "incidents": d.incidents,
-                "killed": d.killed,
-                "injured": d.injured,
-            }
-            for (province, day, subregion, category), d in deltas.items()
-        ]
-        await driver.execute(ADD_DAILY_COUNTS, _json(counts))
+        counts = [(*key, d.incidents, d.killed, d.injured) for key, d in deltas.items()]
+        await driver.copy_records_to_table("stage_counts", records=counts, columns=COUNT_COLUMNS)
+        await driver.execute(ADD_DAILY_COUNTS)
 
 
-def _json(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows).decode()
+_VALUE: dict[Any, str] = {m: m.value for m in (*Category, *Target)}
