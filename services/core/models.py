@@ -135,7 +135,11 @@ class ConsumerOffsetRow(Base):
 
 
 class RejectionRow(Base):
-    """A message that failed `parse`: reason, detail and the raw bytes, for the API to show."""
+    """A message that failed `parse`: reason, detail and the raw bytes, for the API to show.
+
+    Also the DLQ's outbox: `published_at` is set once the message is on `incidents.dlq`; ingest
+    relays rows left unpublished (a crash between the commit and the publish).
+    """
 
     __tablename__ = "rejections"
 
@@ -148,10 +152,18 @@ class RejectionRow(Base):
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     headers: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
+    key: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         Index("uq_rejections_position", "topic", "partition", "offset", unique=True),
         Index("ix_rejections_received_at", "received_at"),
+        Index(
+            "ix_rejections_unpublished",
+            "seq",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
     )
 
 

@@ -16,18 +16,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.core import cloudevents
-from services.core.events import RawMessage, Rejection
+from services.core.events import RawMessage, Rejection, RejectReason
 from services.core.gazetteer import Gazetteer
 from services.core.kafka import client_options, with_timeout
 from services.core.parse import parse
 from services.core.settings import Settings
-from services.ingest.batches import Outgoing, publish_all
+from services.ingest.batches import Failure, Outgoing, publish_all
 from services.ingest.metrics import IngestMetrics
 from services.ingest.plan import Item, Plan
 from services.ingest.poison import as_rejection, refused_data, spans_of
@@ -43,6 +43,8 @@ COMMIT_TIMEOUT_S = 5.0
 # publish → API latency (bench/latency.py). Idle, this costs ten empty fetches a second.
 FETCH_MAX_WAIT_MS = 100
 PUBLISH_TIMEOUT_S = 30.0
+DLQ_RELAY_EVERY_S = 30.0  # how often to look for rejections a crash left off the DLQ topic
+DLQ_RELAY_AFTER = timedelta(seconds=60)  # older than any publish still in flight
 
 
 def _utcnow() -> datetime:
@@ -105,7 +107,11 @@ class IngestConsumer(ConsumerRebalanceListener):
     async def run(self) -> None:
         self.running = True
         try:
+            relayed_at = 0.0
             while not self._stopping.is_set():
+                if time.monotonic() - relayed_at > DLQ_RELAY_EVERY_S:
+                    relayed_at = time.monotonic()
+                    await self._safely(self.relay_dlq(), "DLQ relay")
                 batch = await self._fetch()
                 if batch:
                     await self.process(batch)
@@ -293,6 +299,12 @@ class IngestConsumer(ConsumerRebalanceListener):
         await write(items)
         return Plan.combined(plans)
 
+    async def _safely(self, work: Any, what: str) -> None:
+        try:
+            await work
+        except Exception as exc:
+            log.warning("%s failed", what, extra={"error": repr(exc)})
+
     async def _idle(self, seconds: float) -> None:
         """Wait without consuming, but keep polling so the group does not evict us."""
         assigned = self.consumer.assignment()
@@ -401,7 +413,49 @@ class IngestConsumer(ConsumerRebalanceListener):
                 for message, rejection, key in plan.rejections
             ),
         )
-        for failure in await publish_all(self.producer, messages, PUBLISH_TIMEOUT_S):
+        failures = await publish_all(self.producer, messages, PUBLISH_TIMEOUT_S)
+        self._count_failures(failures)
+        if plan.rejections and not any(f.topic == dlq for f in failures):
+            positions = [(m.topic, m.partition, m.offset) for m, _, _ in plan.rejections]
+            await self._mark_published(positions)
+
+    async def relay_dlq(self) -> int:
+        """Publish rejections a crash left off the DLQ topic (the `rejections` outbox)."""
+        dlq = self.settings.topic_dlq
+        rows = await self.store.unpublished(self.clock() - DLQ_RELAY_AFTER)
+        if not rows:
+            return 0
+        messages = [
+            Outgoing(
+                dlq,
+                row.key,
+                row.raw,
+                [
+                    *((k, v.encode()) for k, v in row.headers.items()),
+                    *_error_headers(
+                        RawMessage(row.raw, (), row.topic, row.partition, row.offset),
+                        Rejection(RejectReason(row.reason), row.detail),
+                    ),
+                ],
+            )
+            for row in rows
+        ]
+        failures = await publish_all(self.producer, messages, PUBLISH_TIMEOUT_S)
+        self._count_failures(failures)
+        if failures:
+            return 0
+        await self._mark_published([(r.topic, r.partition, r.offset) for r in rows])
+        log.warning("relayed rejections left off the DLQ topic", extra={"messages": len(rows)})
+        return len(rows)
+
+    async def _mark_published(self, positions: list[tuple[str, int, int]]) -> None:
+        try:
+            await self.store.mark_published(positions, self.clock())
+        except Exception as exc:  # the relay will publish them again: a duplicate, not a loss
+            log.warning("could not mark rejections published", extra={"error": repr(exc)})
+
+    def _count_failures(self, failures: list[Failure]) -> None:
+        for failure in failures:
             self.metrics.publish_errors.labels(failure.topic).inc(failure.count)
             log.warning(
                 "publish failed",

@@ -78,6 +78,33 @@ class IngestStore:
             )
             return {int(p): int(o) for p, o in rows}
 
+    async def mark_published(self, positions: list[tuple[str, int, int]], now: datetime) -> None:
+        """Record that these rejections (topic, partition, offset) are on the DLQ topic."""
+        if not positions:
+            return
+        async with self.engine.begin() as conn:
+            for chunk in _chunks(positions):
+                await conn.execute(
+                    update(RejectionRow)
+                    .where(
+                        tuple_(RejectionRow.topic, RejectionRow.partition, RejectionRow.offset).in_(
+                            chunk
+                        )
+                    )
+                    .values(published_at=now)
+                )
+
+    async def unpublished(self, before: datetime, limit: int = 500) -> list[RejectionRow]:
+        """Rejections stored before `before` and still not on the DLQ topic, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(RejectionRow)
+                .where(RejectionRow.published_at.is_(None), RejectionRow.received_at < before)
+                .order_by(RejectionRow.seq)
+                .limit(limit)
+            )
+            return [RejectionRow(**row._mapping) for row in rows]
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -266,8 +293,9 @@ class IngestStore:
                             for k, v in msg.headers
                         },
                         "received_at": now,
+                        "key": key,
                     }
-                    for msg, rej, _key in plan.rejections
+                    for msg, rej, key in plan.rejections
                 ],
             )
 

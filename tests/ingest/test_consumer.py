@@ -302,3 +302,45 @@ async def test_a_message_the_database_refuses_goes_to_the_dlq_and_stops_nothing(
                 text(drop + (" ON incidents" if engine.dialect.name != "sqlite" else ""))
             )
         await engine.dispose()
+
+
+async def test_rejections_are_marked_published_and_a_lost_dlq_copy_is_relayed(settings) -> None:
+    """`rejections` is the DLQ's outbox: a crash between the commit and the publish leaves a row
+    unpublished, and ingest relays it."""
+    from datetime import timedelta
+
+    await publish(settings, [b"not json", events.structured("ok")])
+    async with running_ingest(settings) as ingest:
+        await eventually(lambda: _is(ingest.events("accepted"), 1), what="the good one")
+
+        async def marked() -> bool:
+            async with ingest.engine.connect() as conn:
+                rows = await conn.execute(select(RejectionRow.published_at, RejectionRow.key))
+                return [(p is not None, k) for p, k in rows] == [(True, b"0")]
+
+        await eventually(marked, what="the rejection marked published, with its key")
+        # Now the crash: a stored rejection that never reached the topic.
+        long_ago = datetime.now(UTC) - timedelta(minutes=5)
+        async with ingest.engine.begin() as conn:
+            await conn.execute(
+                RejectionRow.__table__.insert().values(
+                    topic=settings.topic_incidents,
+                    partition=2,
+                    offset=999,
+                    reason="invalid_json",
+                    detail="not JSON: lost in a crash",
+                    raw=b"{lost",
+                    headers={"h": "v"},
+                    received_at=long_ago,
+                    key=b"k-lost",
+                    published_at=None,
+                )
+            )
+        assert await ingest.consumer.relay_dlq() == 1
+        assert await ingest.consumer.relay_dlq() == 0  # marked: not relayed twice
+    dlq = await consume_all(settings, settings.topic_dlq, 2)
+    relayed = [r for r in dlq if r.key == b"k-lost"]
+    assert len(relayed) == 1 and relayed[0].value == b"{lost"
+    headers = dict(relayed[0].headers)
+    assert headers["error.reason"] == b"invalid_json" and headers["h"] == b"v"
+    assert headers["source.offset"] == b"999"
