@@ -79,20 +79,26 @@ class IngestStore:
             return {int(p): int(o) for p, o in rows}
 
     async def mark_published(self, positions: list[tuple[str, int, int]], now: datetime) -> None:
-        """Record that these rejections (topic, partition, offset) are on the DLQ topic."""
-        if not positions:
-            return
+        """Record that these rejections (topic, partition, offset) are on the DLQ topic.
+
+        Grouped by partition, `offset IN (…)` of integers, which the unique index serves; a long
+        list of tuples in `IN (…)` is planned badly by PostgreSQL.
+        """
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for topic, partition, offset in positions:
+            by_partition.setdefault((topic, partition), []).append(offset)
         async with self.engine.begin() as conn:
-            for chunk in _chunks(positions):
-                await conn.execute(
-                    update(RejectionRow)
-                    .where(
-                        tuple_(RejectionRow.topic, RejectionRow.partition, RejectionRow.offset).in_(
-                            chunk
+            for (topic, partition), offsets in sorted(by_partition.items()):
+                for chunk in _chunks(offsets):
+                    await conn.execute(
+                        update(RejectionRow)
+                        .where(
+                            RejectionRow.topic == topic,
+                            RejectionRow.partition == partition,
+                            RejectionRow.offset.in_(chunk),
                         )
+                        .values(published_at=now)
                     )
-                    .values(published_at=now)
-                )
 
     async def unpublished(self, before: datetime, limit: int = 500) -> list[RejectionRow]:
         """Rejections stored before `before` and still not on the DLQ topic, oldest first."""
