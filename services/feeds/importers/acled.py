@@ -22,11 +22,12 @@ from services.feeds.importers.rows import (
     clip,
     csv_rows,
     decode,
+    each_row,
     integer,
     location,
     to_candidate,
 )
-from services.feeds.items import Item, Skip
+from services.feeds.items import Item
 
 REQUIRED = (
     "event_id_cnty", "event_date", "admin1", "admin2", "event_type", "sub_event_type", "actor1",
@@ -38,21 +39,8 @@ MAX_VERSION = 2**31 - 1
 
 def read(data: bytes, source: str) -> Iterator[Item]:
     rows = csv_rows(decode(data, "ACLED file"), REQUIRED, "ACLED file")
-    return _events(rows, source, tables.load("acled"))
-
-
-def _events(
-    rows: Iterator[tuple[int, dict[str, str]] | Skip], source: str, table: dict[str, Any]
-) -> Iterator[Item]:
-    for record in rows:
-        if isinstance(record, Skip):
-            yield record
-            continue
-        line, row = record
-        try:
-            yield _event(line, row, source, table)
-        except RowError as bad:
-            yield Skip(line, bad.reason, bad.detail)
+    table = tables.load("acled")
+    return each_row(rows, lambda line, row: _event(line, row, source, table))
 
 
 def _event(line: int, row: dict[str, str], source: str, table: dict[str, Any]) -> Item:

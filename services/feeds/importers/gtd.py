@@ -25,12 +25,13 @@ from services.feeds.importers.rows import (
     clip,
     csv_rows,
     decode,
+    each_row,
     integer,
     known,
     location,
     to_candidate,
 )
-from services.feeds.items import Item, Skip
+from services.feeds.items import Item
 
 REQUIRED = (
     "eventid", "iyear", "imonth", "iday", "provstate", "city", "latitude", "longitude",
@@ -42,21 +43,8 @@ DAY_NOTE = "[date approximate: GTD gives no day; placed on the 15th] "
 
 def read(data: bytes, source: str) -> Iterator[Item]:
     rows = csv_rows(decode(data, "GTD file"), REQUIRED, "GTD file")
-    return _events(rows, source, tables.load("gtd"))
-
-
-def _events(
-    rows: Iterator[tuple[int, dict[str, str]] | Skip], source: str, table: dict[str, Any]
-) -> Iterator[Item]:
-    for record in rows:
-        if isinstance(record, Skip):
-            yield record
-            continue
-        line, row = record
-        try:
-            yield _event(line, row, source, table)
-        except RowError as bad:
-            yield Skip(line, bad.reason, bad.detail)
+    table = tables.load("gtd")
+    return each_row(rows, lambda line, row: _event(line, row, source, table))
 
 
 def _event(line: int, row: dict[str, str], source: str, table: dict[str, Any]) -> Item:

@@ -12,7 +12,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,24 @@ def to_candidate(
     """Row → event: drop empty fields, wrap `data` in an `incident.reported` envelope."""
     kept = {k: v for k, v in data.items() if v is not None}
     return Candidate(line, envelope.reported(source, kept, time), notes)
+
+
+Records = Iterator[tuple[int, dict[str, str]] | Skip]
+
+
+def each_row(
+    records: Records, make: Callable[[int, dict[str, str]], Candidate | Skip]
+) -> Iterator[Candidate | Skip]:
+    """`make` applied to every readable row; a row it refuses (`RowError`) becomes a `Skip`."""
+    for record in records:
+        if isinstance(record, Skip):
+            yield record
+            continue
+        line, row = record
+        try:
+            yield make(line, row)
+        except RowError as bad:
+            yield Skip(line, bad.reason, bad.detail)
 
 
 def decode(data: bytes, what: str) -> str:
