@@ -1,7 +1,8 @@
 """The api's FastAPI app: `create_app(settings)` wires routers, errors, metrics and the lifespan.
 
-The lifespan computes the first picture, starts the refresher and the Kafka producer (in the
-background: reads work while Kafka is away), and on the way out stops them and the engine.
+The lifespan computes the first picture, starts the refresher, the event streams' poller and the
+Kafka producer (in the background: reads work while Kafka is away), and on the way out stops them
+and the engine. Request bodies are bounded app-wide at the contract's 64 KiB message limit.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from services.api.body_limit import BodyLimitMiddleware
+from services.api.broadcast import Broadcast
 from services.api.deps import ApiContext
-from services.api.gateway import Gateway
+from services.api.gateway import SEND_TIMEOUT_S, Gateway
 from services.api.metrics import ApiMetrics, MetricsMiddleware
 from services.api.page.render import PageRenderer
 from services.api.problems import MEDIA_TYPE, install_handlers
@@ -34,7 +37,9 @@ from services.api.routes import (
     stream,
 )
 from services.api.schemas import ProblemOut
+from services.api.sse import SEND_TIMEOUT_S as SSE_SEND_TIMEOUT_S
 from services.core.db import make_engine, make_sessionmaker
+from services.core.events import MAX_MESSAGE_BYTES
 from services.core.gazetteer import load_gazetteer
 from services.core.settings import Settings
 
@@ -67,23 +72,32 @@ def create_app(
     now: Now = utc_now,
     refresh_interval_s: float = 0.5,
     heartbeat_s: float = 15.0,
+    publish_timeout_s: float = SEND_TIMEOUT_S,
+    sse_send_timeout_s: float = SSE_SEND_TIMEOUT_S,
 ) -> FastAPI:
-    """The app; nothing connects until its lifespan starts."""
+    """The app; nothing connects until its lifespan starts.
+
+    `publish_timeout_s` bounds a POST /v1/incidents wait for Kafka; `sse_send_timeout_s` is how
+    long an event stream may wait for its client to take a write before it is dropped.
+    """
     gazetteer = load_gazetteer(settings.gazetteer_file)
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
+    refresher = Refresher(
+        sessions, gazetteer, settings.clock, now=now, interval_s=refresh_interval_s
+    )
     context = ApiContext(
         settings=settings,
         gazetteer=gazetteer,
         engine=engine,
         sessions=sessions,
-        refresher=Refresher(
-            sessions, gazetteer, settings.clock, now=now, interval_s=refresh_interval_s
-        ),
-        gateway=Gateway(settings),
+        refresher=refresher,
+        gateway=Gateway(settings, send_timeout_s=publish_timeout_s),
         metrics=ApiMetrics(_route_labels()),
         renderer=PageRenderer.load(),
+        broadcast=Broadcast(sessions, refresher, poll_s=heartbeat_s),
         heartbeat_s=heartbeat_s,
+        sse_send_timeout_s=sse_send_timeout_s,
     )
 
     @contextlib.asynccontextmanager
@@ -94,13 +108,16 @@ def create_app(
         except Exception as exc:
             log.warning("first picture not computed; retrying", extra={"error": repr(exc)})
         poller = asyncio.create_task(context.refresher.run(), name="api-picture-refresher")
+        streams = asyncio.create_task(context.broadcast.run(), name="api-event-streams")
         try:
             yield
         finally:
             context.refresher.close()
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            context.broadcast.close()
+            for task in (poller, streams):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await context.gateway.stop()
             await engine.dispose()
 
@@ -115,7 +132,8 @@ def create_app(
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=context.metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_MESSAGE_BYTES)
+    app.add_middleware(MetricsMiddleware, metrics=context.metrics)  # outermost: counts the 413s
     app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
 

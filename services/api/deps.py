@@ -10,11 +10,13 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.api.broadcast import Broadcast
 from services.api.gateway import Gateway
 from services.api.keys import Access, check_access, presented_key
 from services.api.metrics import ApiMetrics
 from services.api.page.render import PageRenderer
 from services.api.refresher import Refresher
+from services.api.sse import SEND_TIMEOUT_S as SSE_SEND_TIMEOUT_S
 from services.core.gazetteer import Gazetteer
 from services.core.settings import Settings
 
@@ -31,7 +33,9 @@ class ApiContext:
     gateway: Gateway
     metrics: ApiMetrics
     renderer: PageRenderer
+    broadcast: Broadcast
     heartbeat_s: float = 15.0
+    sse_send_timeout_s: float = SSE_SEND_TIMEOUT_S
 
 
 def get_context(request: Request) -> ApiContext:

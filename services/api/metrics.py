@@ -1,7 +1,8 @@
 """The api's metrics, on its own registry, and the ASGI middleware that records them.
 
 `route` is the route template (`/v1/provinces/{code}`), never the raw path, so a scan of random
-URLs cannot blow up the series count; requests that match no route are `unmatched`.
+URLs cannot blow up the series count; requests that match no route are `unmatched`. Beside the
+contract's HTTP series: the event streams open now, and those dropped for not reading.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "unmatched"
@@ -17,7 +18,8 @@ LABELS = ("route", "method", "status")
 
 
 class ApiMetrics:
-    """`surgewatch_http_requests_total` and `surgewatch_http_request_duration_seconds`."""
+    """`surgewatch_http_requests_total`, `surgewatch_http_request_duration_seconds`, and the
+    event streams' `surgewatch_api_sse_clients` and `surgewatch_api_sse_dropped_total`."""
 
     def __init__(self, routes: Iterable[tuple[str, str, int]] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -32,6 +34,17 @@ class ApiMetrics:
             "Time to answer an HTTP request (a stream counts until it closes)",
             LABELS,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.sse_clients = Gauge(
+            "surgewatch_api_sse_clients",
+            "Server-Sent Event streams open now",
+            registry=self.registry,
+        )
+        self.sse_dropped = Counter(
+            "surgewatch_api_sse_dropped",
+            "Event streams closed by the api because the client took no write within the send "
+            "timeout (it reconnects with Last-Event-ID and misses nothing)",
             registry=self.registry,
         )
         for route, method, status in routes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -62,6 +63,23 @@ async def listening(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def status_line(base_url: str, raw: bytes, within: float = 2.0) -> int | None:
+    """Send `raw` (a request, perhaps with only part of its body) on a fresh connection and
+    return the status the server answers within `within` s, or None if it answers nothing (it
+    is waiting for the rest of the body)."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), within)
+        return int(line.split()[1]) if line.startswith(b"HTTP/") else None
+    except TimeoutError:
+        return None
+    finally:
+        writer.transport.abort()
 
 
 @pytest.fixture

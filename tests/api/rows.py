@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.core.db import make_sessionmaker
@@ -244,6 +244,25 @@ class Rows:
             session.add(row)
             await session.flush()
             return row.seq
+
+    async def transitions(self, alert_id: int, count: int, *, note_bytes: int = 0) -> int:
+        """`count` firing → firing transitions in one insert (a note of `note_bytes` each, to make
+        the stream's frames as big as wanted); returns the last seq."""
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "alert_id": alert_id,
+                "from_state": "firing",
+                "to_state": "firing",
+                "at": now,
+                "recorded_at": now,
+                "details": {"note": "x" * note_bytes},
+            }
+            for _ in range(count)
+        ]
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(AlertTransitionRow), rows)
+        return await self.max_seq()
 
     async def rejection(self, reason: str, offset: int, raw: bytes | None = b"{oops") -> None:
         await self._add(

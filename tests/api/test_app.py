@@ -80,3 +80,40 @@ async def test_openapi_declares_problems(api: Api) -> None:
     }
     assert "/v1/incidents/{source}/{id}" in document["paths"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(document["components"]["securitySchemes"])
+
+
+# Malformed in every way a route looks at: path, query, header, body, content type.
+MALFORMED: list[tuple[str, str, str, dict[str, str], bytes | None]] = [
+    ("operator", "POST", "/v1/alerts/abc/ack", {}, None),
+    ("operator", "POST", "/v1/alerts/1/ack", {"content-type": "application/json"}, b"{not json"),
+    ("operator", "POST", "/v1/alerts/1/ack", {"content-type": "application/json"}, b'{"by": 5}'),
+    ("operator", "GET", "/v1/rejections?limit=lots&reason=nope&cursor=%25", {}, None),
+    ("publisher", "POST", "/v1/incidents", {"content-type": "text/plain"}, b"hello"),
+    ("publisher", "POST", "/v1/incidents", {"content-type": "application/json"}, b"{not json"),
+    ("read", "GET", "/v1/incidents?since=soon&limit=0", {}, None),
+    ("read", "GET", "/v1/alerts?state=burning&province=Atlantis", {}, None),
+    ("read", "GET", "/v1/alerts/abc", {}, None),
+    ("read", "GET", "/v1/provinces/PK-BA/series?metric=mood&interval=fortnight", {}, None),
+    ("read", "GET", "/v1/incidents/a%00/b", {}, None),
+    ("read", "GET", "/v1/stream", {"last-event-id": "yesterday"}, None),
+]
+
+
+async def test_the_key_is_checked_before_anything_else_is_looked_at(
+    make_api: Callable[..., AbstractAsyncContextManager[Api]],
+) -> None:
+    """A 4xx about a parameter would tell an unauthenticated client the route's shape."""
+    keys = {"read": "r1", "operator": "o1", "publisher": "p1"}
+    async with make_api(api_keys="r1", operator_keys="o1", publisher_keys="p1") as api:
+        for access, method, path, headers, body in MALFORMED:
+            answers = []
+            for key in (None, "guess", keys[access]):
+                auth = {"x-api-key": key} if key else {}
+                response = await api.client.request(
+                    method, path, headers={**headers, **auth}, content=body
+                )
+                assert response.headers["content-type"] == PROBLEM, (path, key)
+                answers.append(response.status_code)
+            assert answers[:2] == [401, 403], (method, path, body, answers)
+            # With the right key the request gets as far as its flaw: the checks above could fail.
+            assert answers[2] not in (401, 403) and answers[2] >= 400, (method, path, answers)

@@ -358,11 +358,6 @@ async def announce(api: ServiceProcess, path: str, size: int) -> bytes:
         writer.transport.abort()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api bug, reported: POST /v1/alerts/{id}/ack reads the whole body (FastAPI Body) "
-    "before the operator-key check and without a size limit",
-)
 async def test_an_unauthenticated_oversized_ack_is_refused_before_its_body_is_read(
     server: Server,
 ) -> None:

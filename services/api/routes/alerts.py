@@ -4,6 +4,9 @@ Acknowledging (operator key) records who saw the alert: it sets acknowledged_at/
 `acknowledged` transition, which the alerts service's outbox relays to the `alerts` topic. It is
 idempotent: acknowledging again answers 200 and changes nothing. A resolved alert that nobody
 acknowledged answers 409: it is over, there is nothing left to take on.
+
+The optional body is read by hand, after the operator key was checked (FastAPI reads a `Body()`
+before any dependency runs): a client without a key is refused before a byte of it is read.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +33,14 @@ router = APIRouter(tags=["alerts"])
 StateQuery = Literal["open", "pending", "firing", "resolved", "all"]
 AlertId = Annotated[int, Path(ge=1, le=cursor.INT64_MAX, description="the alert's id")]
 ACK_SOURCE = "surgewatch/api"
+_ACK_BODY = TypeAdapter(AckIn | None)
+_ACK_REQUEST_BODY = {
+    "required": False,
+    "description": "who acknowledges and why (both optional); the body may be left out",
+    "content": {
+        "application/json": {"schema": {"anyOf": [AckIn.model_json_schema(), {"type": "null"}]}}
+    },
+}
 
 
 @router.get(
@@ -108,15 +121,12 @@ async def _detail(session: AsyncSession, alert_id: int) -> AlertDetail:
     "/v1/alerts/{id}/ack",
     response_model=AlertDetail,
     dependencies=[OperatorAccess],
-    responses=documented(400, 401, 403, 404, 409, 422),
+    responses=documented(400, 401, 403, 404, 409, 413, 422),
+    openapi_extra={"requestBody": _ACK_REQUEST_BODY},
     summary="Acknowledge an open alert (operator key); idempotent",
 )
-async def ack_alert(
-    context: ContextDep,
-    session: SessionDep,
-    id: AlertId,
-    ack: Annotated[AckIn | None, Body()] = None,
-) -> AlertDetail:
+async def ack_alert(request: Request, session: SessionDep, id: AlertId) -> AlertDetail:
+    ack = await _ack_body(request)
     by = (ack.by if ack else None) or "operator"
     note = ack.note if ack else None
     now = datetime.now(UTC)
@@ -154,3 +164,16 @@ async def ack_alert(
                 kind="alert-resolved",
             )
     return await _detail(session, id)
+
+
+async def _ack_body(request: Request) -> AckIn | None:
+    """The optional JSON body, read now (the key has been checked); 422 as FastAPI would."""
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        return _ACK_BODY.validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None

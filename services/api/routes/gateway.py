@@ -2,6 +2,11 @@
 
 The event is checked by the same `parse` ingest uses, then published unchanged to `incidents`
 (key = source + US + id, as every publisher keys it); 202 once Kafka has acknowledged it.
+
+The body's size is bounded app-wide (`BodyLimitMiddleware`, at the contract's 64 KiB), and read
+only after the publisher key was checked. When Kafka took the record but did not acknowledge it
+in time the answer is 504: the outcome is unknown (it may be stored later), and retrying is safe
+because ingest recognises the same (source, id, version) as a duplicate.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from services.api.gateway import (
     BINARY_DATA,
     STRUCTURED,
     KafkaUnavailable,
+    PublishUnconfirmed,
     media_type,
     raw_message,
 )
 from services.api.problems import Problem, documented
 from services.api.schemas import AcceptedOut
-from services.core.events import MAX_MESSAGE_BYTES, REPORTED, RETRACTED, Incident, Rejection
+from services.core.events import REPORTED, RETRACTED, Incident, Rejection
 from services.core.parse import parse
 
 router = APIRouter(tags=["incidents"])
@@ -51,20 +57,27 @@ _REQUEST_BODY = {
 }
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
-
-
-def _too_large(limit: int) -> Problem:
-    return Problem(413, f"the event is over {limit} bytes", kind="too-large", reason="too_large")
+RETRY_AFTER_S = 5
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before sending the same event again",
+        "schema": {"type": "integer"},
+    }
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **documented(401, 403, 413, 415, 422),
+    503: {
+        "description": "Not published: Kafka is not configured, not reachable or refused the "
+        "event. Where retrying can help, Retry-After says when.",
+        "headers": _RETRY_AFTER,
+    },
+    504: {
+        "description": "Outcome unknown: Kafka took the event but did not acknowledge it in "
+        "time, so it may still be stored. Retrying is safe: the same (source, id, version) is "
+        "recognised as a duplicate.",
+        "headers": _RETRY_AFTER,
+    },
+}
 
 
 @router.post(
@@ -72,7 +85,7 @@ def _too_large(limit: int) -> Problem:
     status_code=202,
     response_model=AcceptedOut,
     dependencies=[PublisherAccess],
-    responses=documented(401, 403, 413, 415, 422, 503),
+    responses=_RESPONSES,
     openapi_extra={"requestBody": _REQUEST_BODY},
     summary="Publish one incident event (publisher key required)",
 )
@@ -88,7 +101,7 @@ async def post_incident(request: Request, context: ContextDep) -> JSONResponse:
             "application/json with ce-* headers",
             kind="unsupported-media-type",
         )
-    body = await _read_body(request, MAX_MESSAGE_BYTES)
+    body = await request.body()
     message = raw_message(body, request.headers.items())
     parsed = parse(message, context.gazetteer, context.refresher.now())
     if isinstance(parsed, Rejection):
@@ -104,7 +117,20 @@ async def post_incident(request: Request, context: ContextDep) -> JSONResponse:
         )
     except KafkaUnavailable as exc:
         raise Problem(
-            503, str(exc), kind="kafka-unavailable", headers={"Retry-After": "5"}
+            503,
+            f"{exc}: the event was not published",
+            kind="kafka-unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    except PublishUnconfirmed as exc:
+        raise Problem(
+            504,
+            f"Kafka did not acknowledge the event in time ({exc}): the outcome is unknown and it "
+            "may still be stored. Retrying is safe: the same (source, id, version) is recognised "
+            "as a duplicate.",
+            kind="publish-unconfirmed",
+            title="Publish outcome unknown",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
     accepted = AcceptedOut(
         id=parsed.event_id,

@@ -5,28 +5,25 @@
 - `event: picture` (no id): the whole picture, at connect and whenever it changes.
 - `: keep-alive` comments when nothing happened for a while, so proxies keep the line open.
 
-Transitions are committed by several writers (alerts instances, acks), so on PostgreSQL a later
-seq can become visible before an earlier one. The stream never passes a gap at once: it waits up
-to `GAP_GRACE_S` for the missing seq (a rolled-back insert leaves a gap forever) before going on.
+Every stream sends the frames `Broadcast` rendered once for all of them (a resumed stream reads
+what it missed from the database first), and a client that takes no write within the send
+timeout is dropped (`EventStreamResponse`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
-from orjson import dumps
-from sqlalchemy import func, select
 
-from services.api.deps import ApiContext, ContextDep, ReadAccess
+from services.api.broadcast import Broadcast
+from services.api.deps import ContextDep, ReadAccess
 from services.api.problems import Problem, documented
-from services.api.schemas import AlertOut, TransitionOut
-from services.core.models import AlertRow, AlertTransitionRow
+from services.api.sse import EventStreamResponse
 
 log = logging.getLogger(__name__)
 
@@ -45,73 +42,38 @@ EVENT_SCHEMA = {
         "retry": {"type": "integer", "minimum": 0},
     },
 }
-BATCH = 200
 RETRY_MS = 3000
-GAP_GRACE_S = 1.0
+KEEP_ALIVE = b": keep-alive\n\n"
 
 
-def contiguous(seqs: Sequence[int], last: int, gap_seen: float | None, now: float) -> int:
-    """How many of `seqs` (ascending, all > last) may go out now, given when a gap was seen."""
-    count = 0
-    for seq in seqs:
-        if seq != last + 1 and (gap_seen is None or now - gap_seen < GAP_GRACE_S):
-            break
-        last, count, gap_seen = seq, count + 1, None
-    return count
-
-
-async def _after(context: ApiContext, seq: int) -> list[tuple[AlertTransitionRow, AlertRow]]:
-    async with context.sessions() as session:
-        rows = await session.execute(
-            select(AlertTransitionRow, AlertRow)
-            .join(AlertRow, AlertRow.id == AlertTransitionRow.alert_id)
-            .where(AlertTransitionRow.seq > seq)
-            .order_by(AlertTransitionRow.seq)
-            .limit(BATCH)
-        )
-        return [(t, a) for t, a in rows.all()]
-
-
-async def _max_seq(context: ApiContext) -> int:
-    async with context.sessions() as session:
-        value = await session.scalar(select(func.max(AlertTransitionRow.seq)))
-        return int(value or 0)
-
-
-def _alert_event(transition: AlertTransitionRow, alert: AlertRow) -> str:
-    out = TransitionOut.from_row(transition).model_dump(mode="json")
-    out["alert"] = AlertOut.from_row(alert).model_dump(mode="json")
-    return f"event: alert\nid: {transition.seq}\ndata: {dumps(out).decode()}\n\n"
-
-
-async def events(context: ApiContext, last: int) -> AsyncIterator[str]:
-    """The event stream after seq `last`, until the client leaves or the app stops."""
-    refresher = context.refresher
-    yield f"retry: {RETRY_MS}\n\n"
+async def events(hub: Broadcast, last: int, heartbeat_s: float) -> AsyncGenerator[bytes, None]:
+    """One client's stream after seq `last`, until the client leaves or the app stops."""
+    yield b"retry: %d\n\n" % RETRY_MS
     sent_etag = ""
-    gap_seen: float | None = None
     try:
-        while not refresher.closing:
-            changed = refresher.changed()
-            if refresher.etag and refresher.etag != sent_etag:
-                sent_etag = refresher.etag
-                yield f"event: picture\ndata: {refresher.body.decode()}\n\n"
-            batch = await _after(context, last)
-            ready = contiguous([t.seq for t, _ in batch], last, gap_seen, time.monotonic())
-            for transition, alert in batch[:ready]:
-                last = transition.seq
-                yield _alert_event(transition, alert)
-            if ready < len(batch):  # a gap: look again shortly
-                gap_seen = gap_seen if ready == 0 and gap_seen is not None else time.monotonic()
-                await asyncio.sleep(GAP_GRACE_S / 4)
+        while not hub.closing:
+            changed = hub.changed()
+            if hub.picture_etag and hub.picture_etag != sent_etag:
+                sent_etag = hub.picture_etag
+                yield hub.picture
                 continue
-            gap_seen = None
-            if ready == BATCH:
+            if hub.covers(last):
+                frame = hub.next_after(last)
+                if frame is not None:
+                    last = frame.seq
+                    yield frame.data
+                    continue
+            elif hub.last_seq is not None:  # behind the shared log: what it missed, from the DB
+                frames, upto = await hub.catch_up(last)
+                for frame in frames:
+                    last = frame.seq
+                    yield frame.data
+                last = max(last, upto)
                 continue
             try:
-                await asyncio.wait_for(changed.wait(), context.heartbeat_s)
+                await asyncio.wait_for(changed.wait(), heartbeat_s)
             except TimeoutError:
-                yield ": keep-alive\n\n"
+                yield KEEP_ALIVE
     except Exception as exc:  # the client reconnects with Last-Event-ID
         log.warning("event stream ended", extra={"error": repr(exc)})
 
@@ -130,16 +92,16 @@ async def stream(
     last_event_id: Annotated[
         str | None, Header(max_length=40, description="resume after this transition seq")
     ] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     if last_event_id is not None and last_event_id.strip():
         text = last_event_id.strip()
         if not text.isdigit() or len(text) > 18:
             raise Problem(400, "Last-Event-ID: must be a transition seq", kind="bad-event-id")
         last = int(text)
     else:
-        last = await _max_seq(context)
-    return StreamingResponse(
-        events(context, last),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        last = await context.broadcast.newest_seq()
+    return EventStreamResponse(
+        events(context.broadcast, last, context.heartbeat_s),
+        metrics=context.metrics,
+        send_timeout_s=context.sse_send_timeout_s,
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
-from tests.api.conftest import Api
+import httpx
+
+from services.api.app import create_app
+from services.core.settings import load_settings
+from tests.api.conftest import Api, listening, status_line
 from tests.api.rows import Rows
 
 OPERATOR = {"x-api-key": "op-1"}
@@ -116,3 +120,32 @@ async def test_acknowledge(
         picture = (await api.client.get("/v1/picture")).json()
         ba = next(p for p in picture["provinces"] if p["code"] == "PK-BA")
         assert ba["alerts"][0]["acknowledged_by"] == "duty officer"
+
+
+async def test_ack_checks_the_key_before_it_reads_a_body(database_url: str, rows: Rows) -> None:
+    """Over a real server: a client without a key is refused while its body is still coming,
+    and an oversized body is refused at once (announced) or as soon as it passes 64 KiB."""
+    alert_id = await rows.alert("PK-BA", state="firing")
+    app = create_app(load_settings(database_url=database_url, operator_keys="op-1"))
+    head = f"POST /v1/alerts/{alert_id}/ack HTTP/1.1\r\nHost: api\r\n"
+    head += "Content-Type: application/json\r\n"
+    async with listening(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        endless = (head + 'Transfer-Encoding: chunked\r\n\r\n8\r\n{"by": "\r\n').encode()
+        assert await status_line(base, endless) == 401, "answered before the body ended"
+        announced = head + f"Content-Length: {48 << 20}\r\n"
+        assert await status_line(base, f'{announced}\r\n{{"by"'.encode()) == 401
+        assert await status_line(base, f"{announced}X-API-Key: op-1\r\n\r\n{{".encode()) == 413
+
+        async def padded() -> AsyncIterator[bytes]:  # valid JSON, 80 KiB, no Content-Length
+            yield b'{"by": "duty officer", "note": "'
+            for _ in range(80):
+                yield b" " * 1024
+            yield b'"}'
+
+        streamed = await client.post(
+            f"/v1/alerts/{alert_id}/ack", content=padded(), headers=OPERATOR
+        )
+        assert streamed.status_code == 413 and streamed.json()["reason"] == "too_large"
+        assert (await client.get(f"/v1/alerts/{alert_id}")).json()["acknowledged_at"] is None
+        fine = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "b"}, headers=OPERATOR)
+        assert fine.status_code == 200 and fine.json()["acknowledged_by"] == "b"

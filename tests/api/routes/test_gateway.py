@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from services.core.broker import EmbeddedBroker, start_broker
 from services.core.events import Incident, RawMessage, Retraction
 from services.core.gazetteer import load_gazetteer
-from services.core.kafka import client_options
+from services.core.kafka import client_options, ensure_topics
 from services.core.parse import parse
 from services.core.settings import Settings
 from tests.api.conftest import Api, serving
+from tests.support.faults import pause_pid, read_topic, resume_pid
 
 PUBLISHER = "pub-key-1"
 STRUCTURED = {"content-type": "application/cloudevents+json", "x-api-key": PUBLISHER}
@@ -38,25 +41,22 @@ def event(id_: str, **data: object) -> dict[str, object]:
     }
 
 
+KAFKA = ("kafka_bootstrap", "topic_incidents", "topic_accepted", "topic_dlq", "topic_alerts")
+
+
+async def connected(api: Api) -> Api:
+    for _ in range(100):
+        if api.context.gateway.producer is not None:
+            return api
+        await asyncio.sleep(0.1)
+    raise AssertionError("the producer never connected")
+
+
 @pytest.fixture
 async def gateway_api(topics: Settings, sqlite_url: str) -> AsyncIterator[Api]:
-    overrides = {
-        k: getattr(topics, k)
-        for k in (
-            "kafka_bootstrap",
-            "topic_incidents",
-            "topic_accepted",
-            "topic_dlq",
-            "topic_alerts",
-        )
-    }
+    overrides = {k: getattr(topics, k) for k in KAFKA}
     async with serving(sqlite_url, publisher_keys=PUBLISHER, **overrides) as api:
-        for _ in range(100):
-            if api.context.gateway.producer is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert api.context.gateway.producer is not None, "the producer never connected"
-        yield api
+        yield await connected(api)
 
 
 async def consume(settings: Settings, count: int) -> list[ConsumerRecord[bytes, bytes]]:
@@ -167,3 +167,92 @@ async def test_without_kafka_the_gateway_is_503(sqlite_url: str) -> None:
         )
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test's own, to freeze (SIGSTOP) without touching the session's."""
+    with start_broker(log_file=tmp_path / "tansu.log") as broker:
+        try:
+            yield broker
+        finally:
+            if broker.process.poll() is None:
+                resume_pid(broker.process.pid)  # so that stopping it can terminate it
+
+
+async def published(settings: Settings) -> list[str]:
+    """The incident ids on the topic, sorted (partitions have no order between them)."""
+    records = await read_topic(settings, settings.topic_incidents, quiet=0.5)
+    return sorted(orjson.loads(r.value)["data"]["id"] for r in records)
+
+
+async def post(api: Api, id_: str) -> tuple[int, dict[str, str], dict[str, object]]:
+    response = await api.client.post(
+        "/v1/incidents", content=orjson.dumps(event(id_)), headers=STRUCTURED
+    )
+    return response.status_code, dict(response.headers), response.json()
+
+
+async def test_an_unacknowledged_publish_is_504_unknown_outcome_and_safe_to_retry(
+    own_broker: EmbeddedBroker, make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """The record is in the producer's buffer when the wait times out: it is stored later, so
+    "not published" would be a lie; the answer says the outcome is unknown."""
+    settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
+    await ensure_topics(settings)
+    options = {"publish_timeout_s": 0.5}
+    kafka = {k: getattr(settings, k) for k in KAFKA}
+    async with serving(
+        sqlite_url, publisher_keys=PUBLISHER, app_options=options, **kafka
+    ) as running:
+        api = await connected(running)
+        assert (await post(api, "before"))[0] == 202
+        pause_pid(own_broker.process.pid)
+        try:
+            status, headers, problem = await post(api, "unsure")
+        finally:
+            resume_pid(own_broker.process.pid)
+        assert status == 504, problem
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["retry-after"] == "5"
+        assert str(problem["type"]).endswith("publish-unconfirmed")
+        detail = str(problem["detail"])
+        assert "unknown" in detail and "safe" in detail and "duplicate" in detail
+        assert await published(settings) == ["before", "unsure"]  # stored after all
+        assert (await post(api, "unsure"))[0] == 202  # the retry: ingest keeps one of the two
+    assert await published(settings) == ["before", "unsure", "unsure"]
+
+
+async def test_a_record_never_handed_to_the_producer_is_503_not_published(
+    own_broker: EmbeddedBroker, make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """The topic appears after the producer started, so sending needs metadata first; with the
+    broker frozen that wait is cancelled and nothing is left to go out later."""
+    settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
+    options = {"publish_timeout_s": 0.5}
+    kafka = {k: getattr(settings, k) for k in KAFKA}
+    async with serving(
+        sqlite_url, publisher_keys=PUBLISHER, app_options=options, **kafka
+    ) as running:
+        api = await connected(running)
+        await ensure_topics(settings)
+        pause_pid(own_broker.process.pid)
+        try:
+            status, headers, problem = await post(api, "lost")
+        finally:
+            resume_pid(own_broker.process.pid)
+        assert status == 503 and headers["retry-after"] == "5", problem
+        assert "not published" in str(problem["detail"])
+        assert (await post(api, "after"))[0] == 202
+    assert await published(settings) == ["after"]
+
+
+async def test_the_unknown_outcome_is_documented(sqlite_url: str) -> None:
+    async with serving(sqlite_url) as api:
+        document = (await api.client.get("/openapi.json")).json()
+    responses = document["paths"]["/v1/incidents"]["post"]["responses"]
+    for status in ("503", "504"):
+        assert "Retry-After" in responses[status]["headers"]
+        assert "application/problem+json" in responses[status]["content"]
+    assert "duplicate" in responses["504"]["description"]
+    assert "413" in document["paths"]["/v1/alerts/{id}/ack"]["post"]["responses"]
