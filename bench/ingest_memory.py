@@ -56,7 +56,7 @@ async def idle(settings: Settings, seconds: float) -> tuple[float, float]:
         await wait_process(service.process)
 
 
-async def drain(settings: Settings, n: int) -> tuple[float, float, list[float], float]:
+async def drain(settings: Settings, n: int, **env: str) -> tuple[float, float, list[float], float]:
     """Publish `n` events, then run `surgewatch ingest` until it stored them all.
 
     Returns (peak VmHWM MiB, seconds, VmRSS samples MiB, seconds the publishing took)."""
@@ -71,7 +71,7 @@ async def drain(settings: Settings, n: int) -> tuple[float, float, list[float], 
     finally:
         await producer.stop()
     conn = await asyncpg.connect(raw_url(settings.database_url))
-    service = await start_service(settings, "ingest")
+    service = await start_service(settings, "ingest", **env)
     samples: list[float] = []
     try:
         started = time.perf_counter()
@@ -111,6 +111,9 @@ async def main(args: argparse.Namespace) -> None:
         f"   draining {n}: peak (VmHWM) {peak:.1f} MiB, sampled RSS max "
         f"{max(samples, default=0):.1f} MiB, {seconds:.0f}s ({rate(n, seconds):,.0f} events/s)"
     )
+    if samples:
+        marks = [samples[min(len(samples) - 1, len(samples) * q // 4)] for q in (1, 2, 3, 4)]
+        print(f"   RSS at 25/50/75/100% of the drain: {' / '.join(f'{m:.0f}' for m in marks)} MiB")
     met = peak <= TARGET_MIB
     print(
         f"   peak / idle = {peak / idle_rss:.2f}; peak ≤ {TARGET_MIB:.0f} MiB: "
