@@ -35,7 +35,7 @@ BENCHES: dict[str, tuple[list[str], list[str] | None]] = {
     "api_wrk": (["--seconds", "10"], ["--seconds", "1", "--events", "500", "--connections", "4"]),
     "ingest_memory": (["--events", "1M"], ["--events", "2000"]),
     "backfill": (
-        ["--events", "200k", "--days", "3650"],
+        ["--events", "1M", "--days", "3650"],
         ["--events", "2000", "--days", "30", "--slow-rate", "1000", "--compare-events", "300"],
     ),
     "alerts_eval": (["--quick"], None),  # the detection-quality benchmark (tuning the rules)

@@ -211,6 +211,31 @@ async def picture_poller(http: httpx.AsyncClient, tracker: Tracker, period: floa
         await asyncio.sleep(max(0.0, period - (time.perf_counter() - tick)))
 
 
+async def batch_stats(ingest: Service) -> dict[str, float]:
+    """Mean size and duration of the ingest's batches, from its /metrics histograms."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"{ingest.url}/metrics")).text
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in (
+            "surgewatch_ingest_batch_size_sum",
+            "surgewatch_ingest_batch_size_count",
+            "surgewatch_ingest_batch_seconds_sum",
+        ):
+            values[name] = float(value)
+    count = values.get("surgewatch_ingest_batch_size_count", 0.0)
+    return {
+        "batches": count,
+        "mean_size": round(values.get("surgewatch_ingest_batch_size_sum", 0.0) / count, 1)
+        if count
+        else 0.0,
+        "mean_ms": round(1000 * values.get("surgewatch_ingest_batch_seconds_sum", 0.0) / count, 1)
+        if count
+        else 0.0,
+    }
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(values, 50), 1),
@@ -238,6 +263,7 @@ async def main(args: argparse.Namespace) -> None:
                     await wait_ready(service)
                 api = next(s for s in services if s.name == "api")
                 print(f"   services ready ({', '.join(commands)}); load {load()}")
+                cpu, wall = time.process_time(), time.perf_counter()
                 async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
                     await asyncio.gather(
                         publisher(settings, tracker, args.rate, args.seconds),
@@ -245,6 +271,9 @@ async def main(args: argparse.Namespace) -> None:
                         incidents_poller(http, tracker, period),
                         picture_poller(http, tracker, period),
                     )
+                harness = (time.process_time() - cpu) / (time.perf_counter() - wall)
+                ingest = next(s for s in services if s.name == "ingest")
+                batches = await batch_stats(ingest)
             finally:
                 for service in services:
                     await wait_process(service.process)
@@ -260,6 +289,10 @@ async def main(args: argparse.Namespace) -> None:
             f"max {f['max_ms']:7.1f} ms  missing {tracker.missing(path)}"
         )
     sent = len(tracker.sent)
+    print(
+        f"   ingest batches: {batches['batches']:.0f}, mean {batches['mean_size']:.0f} events, "
+        f"mean {batches['mean_ms']:.1f} ms each; this process used {harness:.0%} of a core"
+    )
     print(
         f"   {sent} events in {args.seconds}s ({sent / args.seconds:.0f}/s); polls: "
         f"{dict(tracker.polls)}"
@@ -280,6 +313,8 @@ async def main(args: argparse.Namespace) -> None:
         alerts=not args.no_alerts,
         latency=figures,
         missing={path: tracker.missing(path) for path in tracker.seen},
+        ingest_batches=batches,
+        harness_cpu=round(harness, 2),
         ratio_p99_vs_kafka=round(worst / baseline, 1) if baseline > 0 else None,
         target_p99_ms=TARGET_P99_MS,
         target_met=met,
