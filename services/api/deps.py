@@ -38,7 +38,11 @@ class ApiContext:
     sse_send_timeout_s: float = SSE_SEND_TIMEOUT_S
 
 
-def get_context(request: Request) -> ApiContext:
+# Dependencies are `async def` even where they do not await: FastAPI runs a plain `def` one in
+# its thread pool, a thread hop per dependency per request (it cost /v1/picture 5× its rate).
+
+
+async def get_context(request: Request) -> ApiContext:
     context: ApiContext = request.app.state.context
     return context
 
@@ -65,15 +69,15 @@ def _key(bearer: HTTPAuthorizationCredentials | None, api_key: str | None) -> st
     return presented_key(authorization, api_key)
 
 
-def require_read(context: ContextDep, bearer: BearerDep, api_key: ApiKeyDep) -> None:
+async def require_read(context: ContextDep, bearer: BearerDep, api_key: ApiKeyDep) -> None:
     check_access(Access.read, _key(bearer, api_key), context.settings)
 
 
-def require_publisher(context: ContextDep, bearer: BearerDep, api_key: ApiKeyDep) -> None:
+async def require_publisher(context: ContextDep, bearer: BearerDep, api_key: ApiKeyDep) -> None:
     check_access(Access.publisher, _key(bearer, api_key), context.settings)
 
 
-def require_operator(context: ContextDep, bearer: BearerDep, api_key: ApiKeyDep) -> None:
+async def require_operator(context: ContextDep, bearer: BearerDep, api_key: ApiKeyDep) -> None:
     check_access(Access.operator, _key(bearer, api_key), context.settings)
 
 
