@@ -146,7 +146,16 @@ async def test_a_frozen_broker_thaws_and_every_service_carries_on(
             await eventually(evaluated(2 * BATCH), within=90, what="alerts evaluated again")
             alerts_back = time.monotonic() - thawed_at
             await api.wait_health(lambda status, _: status == 200, within=60, path="/readyz")
-            picture = (await client.get("/v1/picture")).json()
+            picture: dict = {}
+
+            async def picture_caught_up() -> bool:
+                # The api refreshes its cached picture on a 0.5 s poll of the change token.
+                nonlocal picture
+                picture = (await client.get("/v1/picture")).json()
+                counts = {p["code"]: p["incidents_7d"] for p in picture["provinces"]}
+                return counts[PROVINCE] >= 2 * BATCH
+
+            await eventually(picture_caught_up, within=10, what="the picture's counts")
         stack.check_alive()
         assert stack.pids() == pids and all(p.starts == 1 for p in stack.procs.values())
         for service in ("ingest", "alerts"):
