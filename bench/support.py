@@ -29,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from services.core.broker import EmbeddedBroker, free_port, start_broker
+from services.core.events import Category
 from services.core.kafka import ensure_topics, make_producer
 from services.core.migrate import upgrade_async
 from services.core.settings import Settings, load_settings
@@ -371,18 +372,7 @@ _AREAS = (
     (("PK-JK", "AJK", "Azad Kashmir"), 0.003),
     (("PK-GB", "GB", "Gilgit-Baltistan"), 0.003),
 )
-_CATEGORIES = (
-    "armed_assault",
-    "bombing",
-    "suicide_bombing",
-    "targeted_killing",
-    "kidnapping",
-    "cross_border_attack",
-    "sabotage",
-    "clash",
-    "security_operation",
-    "other",
-)
+_CATEGORIES = tuple(c.value for c in Category)
 _TARGETS = ("security_forces", "civilians", "government", "infrastructure", "religious", None)
 _PERPETRATORS = ("TTP", "BLA", "ISKP", "unknown", None)
 _WORDS = (
