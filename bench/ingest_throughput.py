@@ -4,8 +4,10 @@ All four read the same N synthetic events (published once to a private Tansu bro
 they write, write to the same fresh PostgreSQL database:
 - ingest: the real `IngestConsumer` (in-process, or `surgewatch ingest` as a subprocess with
   `--subprocess`), from start until the stored consumer offsets add up to N;
-- (a) COPY: asyncpg `copy_records_to_table` of the same incident rows into a scratch table of
-  the incidents table's shape (rows built before the clock starts: this is the write ceiling);
+- (a) COPY: asyncpg `copy_records_to_table` of the same rows ingest writes for these events
+  (incidents, their versions, the daily counts) into scratch tables of the same shapes, indexes
+  included (rows built before the clock starts: this is the database's write ceiling). The COPY
+  of the incidents rows alone is printed beside it, with its ratio, as the stricter reference;
 - (b) Kafka: an aiokafka consumer reading the topic with `getmany` until N, no database;
 - (c) naive: what a tutorial writes — one message, `json.loads`, one INSERT (autocommit), one
   Kafka commit per message — on the first `--naive` messages, its rate extrapolated.
@@ -20,12 +22,14 @@ import argparse
 import asyncio
 import json
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.support import (
@@ -142,16 +146,26 @@ async def run_ingest_subprocess(settings: Settings, n: int, within_s: float) -> 
         await watcher.close()
 
 
-async def run_copy(url: str, records: list[tuple[Any, ...]], columns: list[str]) -> float:
-    """(a) Seconds to COPY `records` into a scratch table shaped like `incidents`."""
+@dataclass
+class CopyRows:
+    """The rows ingest writes for the events, per table: (columns, rows)."""
+
+    tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+
+
+async def run_copy(url: str, rows: CopyRows) -> dict[str, float]:
+    """(a) Seconds to COPY each table's rows into a scratch table of that table's shape."""
     conn = await asyncpg.connect(raw_url(url))
+    seconds: dict[str, float] = {}
     try:
-        await conn.execute(
-            "CREATE TABLE copy_incidents (LIKE incidents INCLUDING DEFAULTS INCLUDING INDEXES)"
-        )
-        with Timer() as timer:
-            await conn.copy_records_to_table("copy_incidents", records=records, columns=columns)
-        return timer.seconds
+        for table, (columns, records) in rows.tables.items():
+            await conn.execute(
+                f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES)"
+            )
+            with Timer() as timer:
+                await conn.copy_records_to_table(f"copy_{table}", records=records, columns=columns)
+            seconds[table] = timer.seconds
+        return seconds
     finally:
         await conn.close()
 
@@ -249,17 +263,16 @@ async def run_naive(settings: Settings, n: int) -> float:
     return time.perf_counter() - started
 
 
-def incident_records(
-    events: list[Event], settings: Settings, now: datetime
-) -> tuple[list[str], list[tuple[Any, ...]], float]:
-    """The incidents rows ingest would write for `events`, and the seconds `parse` took."""
+def copy_rows(events: list[Event], settings: Settings, now: datetime) -> tuple[CopyRows, float]:
+    """The rows ingest writes for `events` (each a new incident), and the seconds `parse` took."""
     gazetteer = load_gazetteer(settings.gazetteer_file)
     columns = [c.name for c in IncidentRow.__table__.columns]
-    records = []
     with Timer() as timer:
         parsed = [
             parse(RawMessage(e.value, (), "t", 0, i), gazetteer, now) for i, e in enumerate(events)
         ]
+    incidents, versions = [], []
+    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     for inc in parsed:
         assert isinstance(inc, Incident), inc
         row: dict[str, Any] = {
@@ -270,8 +283,28 @@ def incident_records(
             "received_at": now,
             "updated_at": now,
         }
-        records.append(tuple(row[c] for c in columns))
-    return columns, records, timer.seconds
+        incidents.append(tuple(row[c] for c in columns))
+        versions.append((inc.source, inc.id, inc.version, inc.event_id, now, orjson_text(inc)))
+        count = counts[(inc.province, inc.day, inc.subregion or "", inc.category.value)]
+        count[0] += 1
+        count[1] += inc.killed
+        count[2] += inc.injured
+    tables = {
+        "incidents": (columns, incidents),
+        "incident_versions": (
+            ["source", "id", "version", "event_id", "received_at", "data"],
+            versions,
+        ),
+        "daily_counts": (
+            ["province", "day", "subregion", "category", "incidents", "killed", "injured"],
+            [(*key, *value) for key, value in counts.items()],
+        ),
+    }
+    return CopyRows(tables), timer.seconds
+
+
+def orjson_text(incident: Incident) -> str:
+    return orjson.dumps(incident.data).decode()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -291,18 +324,19 @@ async def main(args: argparse.Namespace) -> None:
             await ensure_topics(settings)
             publish_s = await publish(settings, events)
             print(f"   published {n} events in {publish_s:.1f}s ({rate(n, publish_s):,.0f}/s)")
-            columns, records, parse_s = incident_records(events, settings, now)
+            rows, parse_s = copy_rows(events, settings, now)
             del events
             kafka_s = await run_kafka(settings, n, args.batch_max)
-            copy_s = await run_copy(url, records, columns)
-            del records
+            copy_s = await run_copy(url, rows)
+            del rows
             timeout = max(120.0, n / 500)
             runner = run_ingest_subprocess if args.subprocess else run_ingest_inprocess
             ingest = await runner(settings, n, timeout)
             naive_s = await run_naive(settings, naive_n)
     ingest_s = ingest.from_assigned
     ingest_rate = rate(n, ingest_s)
-    copy_rate = rate(n, copy_s)
+    copy_rate = rate(n, sum(copy_s.values()))
+    copy_incidents_rate = rate(n, copy_s["incidents"])
     kafka_rate = rate(n, kafka_s)
     naive_rate = rate(naive_n, naive_s)
     parse_rate = rate(n, parse_s)
@@ -313,7 +347,15 @@ async def main(args: argparse.Namespace) -> None:
         f"   surgewatch ingest   {ingest_rate:>10,.0f} events/s  ({ingest_s:.2f}s for {n} after "
         f"the group join; {ingest.from_start:.2f}s from start, join {ingest.join:.2f}s)"
     )
-    print(f"   (a) raw COPY        {copy_rate:>10,.0f} rows/s    ({copy_s:.2f}s)")
+    print(
+        f"   (a) raw COPY        {copy_rate:>10,.0f} events/s  ({sum(copy_s.values()):.2f}s: "
+        + ", ".join(f"{table} {seconds:.2f}s" for table, seconds in copy_s.items())
+        + ")"
+    )
+    print(
+        f"       incidents alone {copy_incidents_rate:>10,.0f} rows/s    "
+        f"(ingest / it = {ingest_rate / copy_incidents_rate:.2f})"
+    )
     print(f"   (b) raw Kafka read  {kafka_rate:>10,.0f} msgs/s    ({kafka_s:.2f}s)")
     print(
         f"   (c) naive consumer  {naive_rate:>10,.0f} msgs/s    "
@@ -339,7 +381,9 @@ async def main(args: argparse.Namespace) -> None:
         ingest_eps=round(ingest_rate),
         ingest_eps_from_start=round(rate(n, ingest.from_start)),
         join_s=round(ingest.join, 2),
-        copy_rps=round(copy_rate),
+        copy_eps=round(copy_rate),
+        copy_incidents_rps=round(copy_incidents_rate),
+        ratio_vs_copy_incidents=round(ingest_rate / copy_incidents_rate, 3),
         kafka_mps=round(kafka_rate),
         naive_mps=round(naive_rate, 1),
         naive_events=naive_n,

@@ -21,13 +21,13 @@ def encode(
     time: datetime | None = None,
     id_: str | None = None,
 ) -> bytes:
-    """One CloudEvents 1.0 envelope as JSON bytes."""
+    """One CloudEvents 1.0 envelope as JSON bytes (dates and datetimes in `data` as RFC 3339)."""
     envelope: dict[str, Any] = {
         "specversion": "1.0",
         "id": id_ or str(uuid.uuid4()),
         "source": source,
         "type": type_,
-        "time": (time or datetime.now(UTC)).isoformat(),
+        "time": time or datetime.now(UTC),  # orjson: the same text as isoformat(), faster
         "datacontenttype": "application/json",
         "data": data,
     }

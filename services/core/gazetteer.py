@@ -45,6 +45,9 @@ class BoundingBox:
         return self.min_lat <= lat <= self.max_lat and self.min_lon <= lon <= self.max_lon
 
 
+_SEEN_MAX = 4096
+
+
 @dataclass(frozen=True)
 class Gazetteer:
     country: str
@@ -53,10 +56,17 @@ class Gazetteer:
     regions: tuple[Region, ...]
     subregions: tuple[Region, ...] = ()
     _index: dict[str, Match] = field(default_factory=dict, repr=False)
+    _seen: dict[str, Match] = field(default_factory=dict, repr=False, compare=False)
 
     def resolve(self, name: str) -> Match | None:
         """The region a code, name or alias stands for, or None if it is unknown."""
-        return self._index.get(fold(name))
+        match = self._seen.get(name)
+        if match is None:
+            match = self._index.get(fold(name))
+            # Publishers repeat a handful of spellings: remember those that resolve (bounded).
+            if match is not None and len(self._seen) < _SEEN_MAX:
+                self._seen[name] = match
+        return match
 
     def region(self, code: str) -> Region | None:
         match = self._index.get(fold(code))

@@ -7,9 +7,10 @@ notice. Notices are triggers, not data: the database stays the source of truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
+
+from msgspec import Struct
 
 from services.core import cloudevents
 
@@ -19,8 +20,7 @@ NOTICE_SOURCE = "surgewatch/ingest"
 Change = Literal["accepted", "updated", "retracted"]
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(Struct, frozen=True, gc=False):
     province: str
     source: str
     id: str
@@ -29,7 +29,14 @@ class Notice:
     days: tuple[date, ...]
     occurred_at: datetime  # the newest occurrence involved: drives the event-time clock
 
-    def encode(self) -> bytes:
+    @property
+    def event_id(self) -> str:
+        """The CloudEvents id: the same change published twice (after a crash) is one event, so
+        a consumer may drop the repeat; no two different changes share it."""
+        return f"{self.province}:{self.change}:{self.version}:{self.source}/{self.id}"
+
+    def encode(self, time: datetime | None = None) -> bytes:
+        """The notice as a CloudEvent; `time` (default now) lets a batch stamp all at once."""
         return cloudevents.encode(
             NOTICE_TYPE,
             NOTICE_SOURCE,
@@ -39,10 +46,12 @@ class Notice:
                 "id": self.id,
                 "version": self.version,
                 "change": self.change,
-                "days": [d.isoformat() for d in self.days],
-                "occurred_at": self.occurred_at.isoformat(),
+                "days": self.days,  # orjson writes dates and datetimes as RFC 3339
+                "occurred_at": self.occurred_at,
             },
             subject=self.province,
+            time=time,
+            id_=self.event_id,
         )
 
     @classmethod

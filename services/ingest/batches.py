@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+from msgspec import Struct
 
 log = logging.getLogger("surgewatch.ingest")
 
 Headers = Sequence[tuple[str, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(Struct, frozen=True, gc=False):
     topic: str
     key: bytes | None
     value: bytes | None
@@ -54,6 +54,8 @@ async def publish_all(
     deadline = time.monotonic() + ack_within
     failures: list[Failure] = []
     partitions: dict[str, list[int]] = {}
+    chosen: dict[tuple[str, bytes | None], int] = {}  # keys repeat (notices: a province each)
+    partitioner = DefaultPartitioner()
     open_batches: dict[tuple[str, int], _Open] = {}
     sent: list[tuple[str, int, asyncio.Future[object]]] = []
     for message in messages:
@@ -68,7 +70,12 @@ async def publish_all(
         if not partitions[topic]:
             failures.append(Failure(topic, 1, LookupError(f"no partitions known for {topic}")))
             continue
-        partition = DefaultPartitioner()(message.key, partitions[topic], partitions[topic])
+        key = message.key
+        partition = chosen.get((topic, key)) if key is not None else None
+        if partition is None:
+            partition = partitioner(key, partitions[topic], partitions[topic])
+            if key is not None:
+                chosen[(topic, key)] = partition
         batch = open_batches.get((topic, partition))
         if batch is None:
             batch = open_batches[(topic, partition)] = _Open(producer.create_batch())

@@ -5,6 +5,11 @@ counts, rejections and offsets in one transaction → commit offsets to Kafka (f
 the DB's offsets are the truth) → publish notices to `incidents.accepted` and rejects to
 `incidents.dlq`. On every assignment the consumer seeks to the DB's offsets. A DB failure pauses
 consumption and retries the same batch with backoff; nothing is committed past what the DB holds.
+
+Two batches are in hand at a time: while batch N's transaction runs (PostgreSQL works in its own
+process), batch N+1, already fetched, is parsed. Batches are still stored one at a time and in
+order; a partition that is sought (assignment, lost log, fenced batch) gets a new epoch, and what
+was fetched for it before is dropped, to be read again from where the seek put it.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from services.core import cloudevents
+from services.core.cloudevents import HEADERS
 from services.core.events import RawMessage, Rejection, RejectReason
 from services.core.gazetteer import Gazetteer
 from services.core.kafka import client_options, with_timeout
@@ -45,6 +51,10 @@ FETCH_MAX_WAIT_MS = 100
 PUBLISH_TIMEOUT_S = 30.0
 DLQ_RELAY_EVERY_S = 30.0  # how often to look for rejections a crash left off the DLQ topic
 DLQ_RELAY_AFTER = timedelta(seconds=60)  # older than any publish still in flight
+# Messages parsed between yields to the event loop: a database reply waits at most one slice.
+PARSE_SLICE = 250
+
+Partition = tuple[str, int]
 
 
 def _utcnow() -> datetime:
@@ -85,6 +95,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         )
         self._stopping = asyncio.Event()
         self._positions: dict[TopicPartition, int] = {}  # next offset we will store
+        self._epochs: dict[TopicPartition, int] = {}  # bumped on every seek
         self._forced: set[tuple[str, int]] = set()
         self._recent: deque[bool] = deque(maxlen=DLQ_WINDOW)
         self.db_ok = True
@@ -106,20 +117,40 @@ class IngestConsumer(ConsumerRebalanceListener):
 
     async def run(self) -> None:
         self.running = True
+        current: Prepared | None = None
+        parsing: asyncio.Task[Prepared] | None = None
         try:
             relayed_at = 0.0
             while not self._stopping.is_set():
                 if time.monotonic() - relayed_at > DLQ_RELAY_EVERY_S:
                     relayed_at = time.monotonic()
                     await self._safely(self.relay_dlq(), "DLQ relay")
-                batch = await self._fetch()
+                # With a batch in hand, take only what is already fetched: never make it wait.
+                batch = await self._fetch(wait=current is None)
                 if batch:
-                    await self.process(batch)
+                    parsing = asyncio.create_task(self._prepare(batch, self._epochs_of(batch)))
+                if current is not None:
+                    await self._store(current)
+                current = await parsing if parsing is not None else None
+                parsing = None
                 self._update_lag()
         finally:
             self.running = False
+            if parsing is not None:
+                parsing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await parsing
 
     # --- rebalance ---------------------------------------------------------------------------
+
+    def _seek(self, tp: TopicPartition, offset: int) -> None:
+        """Point `tp` at `offset`; what was fetched for it before is now stale (new epoch)."""
+        self.consumer.seek(tp, offset)
+        self._positions[tp] = offset
+        self._epochs[tp] = self._epochs.get(tp, 0) + 1
+
+    def _epochs_of(self, batch: dict[TopicPartition, list[Any]]) -> dict[Partition, int]:
+        return {(tp.topic, tp.partition): self._epochs.get(tp, 0) for tp in batch}
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
@@ -138,9 +169,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         fresh = [tp for tp in assigned if tp.partition not in offsets]
         earliest = await self.consumer.beginning_offsets(fresh) if fresh else {}
         for tp in assigned:
-            position = offsets.get(tp.partition, earliest.get(tp, 0))
-            self.consumer.seek(tp, position)
-            self._positions[tp] = position
+            self._seek(tp, offsets.get(tp.partition, earliest.get(tp, 0)))
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(0)
         self.consumer.resume(*assigned)
         log.info(
@@ -150,9 +179,10 @@ class IngestConsumer(ConsumerRebalanceListener):
 
     # --- one batch ---------------------------------------------------------------------------
 
-    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+    async def _fetch(self, *, wait: bool = True) -> dict[TopicPartition, list[Any]]:
         batch = await self.consumer.getmany(
-            timeout_ms=self.tuning.batch_timeout_ms, max_records=self.tuning.batch_max
+            timeout_ms=self.tuning.batch_timeout_ms if wait else 0,
+            max_records=self.tuning.batch_max,
         )
         beyond = [
             tp
@@ -187,34 +217,48 @@ class IngestConsumer(ConsumerRebalanceListener):
             )
             self.metrics.offset_resets.labels(tp.topic).inc()
             if seek:
-                self.consumer.seek(tp, earliest.get(tp, 0))
-                self._positions[tp] = earliest.get(tp, 0)
+                self._seek(tp, earliest.get(tp, 0))
             self._forced.add((tp.topic, tp.partition))
 
-    async def process(self, batch: dict[TopicPartition, list[Any]]) -> Plan | None:
-        """Store one fetched batch, then tell Kafka; returns the plan (None if fenced off)."""
+    async def _prepare(
+        self, batch: dict[TopicPartition, list[Any]], epochs: dict[Partition, int]
+    ) -> Prepared:
+        """Parse a fetched batch (pure work), yielding to the event loop every `PARSE_SLICE`."""
         started = time.perf_counter()
         now = self.clock()
+        gazetteer, limit = self.gazetteer, self.tuning.max_message_bytes
         items: list[Item] = []
-        spans: dict[tuple[str, int], Span] = {}
+        spans: dict[Partition, Span] = {}
         for tp, records in batch.items():
             if not records:
                 continue
-            for record in records:
+            for n, record in enumerate(records, 1):
                 raw = _raw(record, tp)
-                parsed = parse(raw, self.gazetteer, now, self.tuning.max_message_bytes)
-                items.append(Item(raw, parsed, record.key))
+                items.append(Item(raw, parse(raw, gazetteer, now, limit), record.key))
+                if n % PARSE_SLICE == 0:
+                    await asyncio.sleep(0)
             spans[(tp.topic, tp.partition)] = Span(records[0].offset, records[-1].offset)
-        plan = await self._write(items, spans, now)
+        return Prepared(items, spans, epochs, now, started)
+
+    async def _store(self, batch: Prepared) -> Plan | None:
+        """Store one parsed batch, then tell Kafka; returns the plan (None if nothing stored).
+
+        Partitions sought or revoked since the batch was fetched are left out: their messages
+        will be fetched again from where the seek put them (or by their new owner)."""
+        batch = batch.current(
+            {(tp.topic, tp.partition): self._epochs.get(tp, 0) for tp in self._positions}
+        )
+        items, spans = batch.items, batch.spans
+        plan = await self._write(items, spans, batch.now)
         if plan is None:
             return None
-        self._after_commit(plan, spans, started)
+        self._after_commit(plan, spans, batch.started)
         await self._commit_kafka(spans)
-        await self._publish(plan)
+        await self._publish(plan, batch.now)
         return plan
 
     async def _write(
-        self, items: list[Item], spans: dict[tuple[str, int], Span], now: datetime
+        self, items: list[Item], spans: dict[Partition, Span], now: datetime
     ) -> Plan | None:
         delay = self.tuning.retry_initial_s
         isolating = False
@@ -336,8 +380,7 @@ class IngestConsumer(ConsumerRebalanceListener):
             self.metrics.fenced.inc()
             log.warning("batch fenced off: another consumer stored it", extra={"tp": str(tp)})
             if stored is not None and tp in self.consumer.assignment():
-                self.consumer.seek(tp, stored)
-                self._positions[tp] = stored
+                self._seek(tp, stored)
         return dropped
 
     async def _retry_db(self, call: Callable[[], Any]) -> Any:
@@ -356,7 +399,7 @@ class IngestConsumer(ConsumerRebalanceListener):
                 delay = min(delay * 2, self.tuning.retry_max_s)
         return None
 
-    def _after_commit(self, plan: Plan, spans: dict[tuple[str, int], Span], started: float) -> None:
+    def _after_commit(self, plan: Plan, spans: dict[Partition, Span], started: float) -> None:
         for (topic, partition), span in spans.items():
             self._positions[TopicPartition(topic, partition)] = span.last + 1
         counts: dict[tuple[str, str], int] = {}
@@ -386,7 +429,7 @@ class IngestConsumer(ConsumerRebalanceListener):
             )
         self.metrics.dlq_alarm.set(1 if alarm else 0)
 
-    async def _commit_kafka(self, spans: dict[tuple[str, int], Span]) -> None:
+    async def _commit_kafka(self, spans: dict[Partition, Span]) -> None:
         assigned = self.consumer.assignment()
         offsets = {
             TopicPartition(t, p): s.last + 1
@@ -396,14 +439,14 @@ class IngestConsumer(ConsumerRebalanceListener):
         if offsets:
             await with_timeout(self.consumer.commit(offsets), COMMIT_TIMEOUT_S, "kafka commit")
 
-    async def _publish(self, plan: Plan) -> None:
+    async def _publish(self, plan: Plan, now: datetime) -> None:
         if not plan.notices and not plan.rejections:
             return
         accepted, dlq = self.settings.topic_accepted, self.settings.topic_dlq
         # A generator: each notice is encoded as its batch takes it, never all at once.
         messages = itertools.chain(
             (
-                Outgoing(accepted, notice.province.encode(), notice.encode(), cloudevents.HEADERS)
+                Outgoing(accepted, notice.province.encode(), notice.encode(now), HEADERS)
                 for notice in plan.notices
             ),
             (
@@ -492,6 +535,31 @@ class IngestConsumer(ConsumerRebalanceListener):
             "partitions": sorted(tp.partition for tp in self._positions),
         }
         return self.running, detail
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A fetched batch, parsed, with the epoch of each partition when it was fetched."""
+
+    items: list[Item]
+    spans: dict[Partition, Span]
+    epochs: dict[Partition, int]
+    now: datetime
+    started: float
+
+    def current(self, epochs: dict[Partition, int]) -> Prepared:
+        """The batch without the partitions no longer assigned (absent from `epochs`) or sought
+        since it was fetched (another epoch)."""
+        live = {tp for tp, epoch in self.epochs.items() if epochs.get(tp) == epoch}
+        if live >= self.spans.keys():
+            return self
+        return Prepared(
+            [i for i in self.items if (i.message.topic, i.message.partition) in live],
+            {tp: span for tp, span in self.spans.items() if tp in live},
+            {tp: epoch for tp, epoch in self.epochs.items() if tp in live},
+            self.now,
+            self.started,
+        )
 
 
 def _raw(record: Any, tp: TopicPartition) -> RawMessage:

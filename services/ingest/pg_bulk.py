@@ -96,49 +96,75 @@ async def lookup(driver: Any, keys: list[Key]) -> tuple[dict[Key, Stored], set[K
 
 
 async def apply(driver: Any, plan: Plan, now: datetime) -> None:
-    """Upsert incidents, record versions, add daily-count deltas (the per-event writes)."""
+    """Upsert incidents, record versions, add daily-count deltas (the per-event writes).
+
+    Incidents the database had no row for (`plan.fresh`, nearly every event of a live feed) are
+    copied straight into `incidents` and `incident_versions`: under the ingest lock nothing else
+    can have written them, so there is no conflict to handle, and PostgreSQL does what a bare
+    COPY does. Corrections and duplicates of stored incidents take the staging tables and
+    `ON CONFLICT`.
+    """
     if not (plan.upserts or plan.versions or plan.deltas):
         return
-    await driver.execute(STAGES)
-    if plan.upserts:
-        rows = [
-            (
-                i.source,
-                i.id,
-                i.version,
-                i.occurred_at,
-                i.day,
-                i.province,
-                i.subregion,
-                i.district,
-                i.lat,
-                i.lon,
-                _VALUE[i.category],
-                _VALUE[i.target] if i.target else None,
-                i.perpetrator,
-                i.killed,
-                i.injured,
-                i.summary,
-                i.url,
-                retracted,
-                i.event_id,
-            )
-            for i, retracted in plan.upserts.values()
-        ]
+    fresh = plan.fresh
+    new_rows: list[tuple[Any, ...]] = []
+    stored_rows: list[tuple[Any, ...]] = []
+    for key, (i, retracted) in plan.upserts.items():
+        row = (
+            i.source,
+            i.id,
+            i.version,
+            i.occurred_at,
+            i.day,
+            i.province,
+            i.subregion,
+            i.district,
+            i.lat,
+            i.lon,
+            _VALUE[i.category],
+            _VALUE[i.target] if i.target else None,
+            i.perpetrator,
+            i.killed,
+            i.injured,
+            i.summary,
+            i.url,
+            retracted,
+            i.event_id,
+        )
+        if key in fresh:
+            new_rows.append((*row, now, now))
+        else:
+            stored_rows.append(row)
+    new_versions: list[tuple[Any, ...]] = []
+    stored_versions: list[tuple[Any, ...]] = []
+    for (source, id_, version), v in plan.versions.items():
+        version_row = (source, id_, version, v.event_id, orjson.dumps(v.data).decode())
+        if (source, id_) in fresh:
+            new_versions.append((*version_row, now))
+        else:
+            stored_versions.append(version_row)
+    if new_rows:
         await driver.copy_records_to_table(
-            "stage_incidents", records=rows, columns=INCIDENT_COLUMNS
+            "incidents", records=new_rows, columns=(*INCIDENT_COLUMNS, "received_at", "updated_at")
+        )
+    if new_versions:
+        await driver.copy_records_to_table(
+            "incident_versions", records=new_versions, columns=(*VERSION_COLUMNS, "received_at")
+        )
+    deltas = plan.nonzero_deltas()
+    if not (stored_rows or stored_versions or deltas):
+        return
+    await driver.execute(STAGES)
+    if stored_rows:
+        await driver.copy_records_to_table(
+            "stage_incidents", records=stored_rows, columns=INCIDENT_COLUMNS
         )
         await driver.execute(UPSERT_INCIDENTS, now)
-    if plan.versions:
-        versions = [
-            (v.source, v.id, v.version, v.event_id, orjson.dumps(v.data).decode())
-            for v in plan.versions.values()
-        ]
+    if stored_versions:
         await driver.copy_records_to_table(
-            "stage_versions", records=versions, columns=VERSION_COLUMNS
+            "stage_versions", records=stored_versions, columns=VERSION_COLUMNS
         )
         await driver.execute(INSERT_VERSIONS, now)
-    deltas = plan.nonzero_deltas()
     if deltas:
         counts = [(*key, d.incidents, d.killed, d.injured) for key, d in deltas.items()]
         await driver.copy_records_to_table("stage_counts", records=counts, columns=COUNT_COLUMNS)

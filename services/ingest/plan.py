@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, NamedTuple
 
+from msgspec import Struct
+
 from services.core.events import Category, Incident, RawMessage, Rejection, Retraction
 from services.core.notices import Change, Notice
 
@@ -61,8 +63,7 @@ class Stored(NamedTuple):
         return (self.province, self.day, self.subregion or "", self.category)
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(Struct, frozen=True, gc=False):
     """One message of the batch: where it came from and what `parse` made of it."""
 
     message: RawMessage
@@ -102,6 +103,9 @@ class Delta:
 @dataclass
 class Plan:
     upserts: dict[Key, tuple[Incident, bool]] = field(default_factory=dict)  # (current, retracted)
+    # Upserted keys the database had no incident row for: plain inserts (no conflict possible
+    # while ingest writes are serialised), and all their versions are new too.
+    fresh: set[Key] = field(default_factory=set)
     retract_only: dict[Key, Retraction] = field(default_factory=dict)  # stored row to flag
     versions: dict[tuple[str, str, int], Incident] = field(default_factory=dict)
     retractions: dict[Key, Retraction] = field(default_factory=dict)  # new retraction records
@@ -141,6 +145,7 @@ def plan_batch(items: list[Item], stored: dict[Key, Stored], retracted: set[Key]
         else:
             plan.outcomes.append(_retract(plan, state, retracted, touched, parsed))
     plan.notices = [t.notice(key, province) for (key, province), t in touched.items()]
+    plan.fresh = {key for key in plan.upserts if key not in stored}
     return plan
 
 

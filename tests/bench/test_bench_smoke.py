@@ -22,7 +22,7 @@ TIMEOUT_S = 240
 # What each summary must carry besides "bench", "machine" and "target_met".
 FIGURES = {
     "alerts_cost": {"by_years", "per_rule_ms", "ratio_top_vs_base"},
-    "ingest_throughput": {"ingest_eps", "copy_rps", "kafka_mps", "naive_mps", "ratio_vs_limit"},
+    "ingest_throughput": {"ingest_eps", "copy_eps", "kafka_mps", "naive_mps", "ratio_vs_limit"},
     "latency": {"latency", "missing", "ratio_p99_vs_kafka"},
     "api_wrk": {"results", "bare_rps", "ratio_vs_bare"},
     "ingest_memory": {"idle_rss_mib", "peak_rss_mib", "ratio_peak_vs_idle"},

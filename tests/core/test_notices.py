@@ -87,3 +87,18 @@ def test_decoding_something_that_is_not_a_notice_raises(
 ) -> None:
     with pytest.raises(error):
         Notice.decode(value)
+
+
+def test_a_notice_has_the_same_id_every_time_it_is_published() -> None:
+    at = datetime(2024, 1, 2, tzinfo=UTC)
+    notice = Notice("PK-PB", "desk/lahore", "n-1", 1, "accepted", (date(2024, 1, 2),), at)
+    sent = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    first, again = (orjson.loads(notice.encode(sent)) for _ in range(2))
+    assert first["id"] == again["id"] and first["time"] == "2025-01-01T12:00:00+00:00"
+    others = {
+        Notice("PK-SD", "desk/lahore", "n-1", 1, "accepted", (), at).event_id,
+        Notice("PK-PB", "desk/lahore", "n-1", 2, "updated", (), at).event_id,
+        Notice("PK-PB", "desk/lahore", "n-1", 2, "retracted", (), at).event_id,
+        Notice("PK-PB", "desk/lahore", "n-2", 1, "accepted", (), at).event_id,
+    }
+    assert len(others | {first["id"]}) == 5

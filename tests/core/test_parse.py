@@ -1,7 +1,9 @@
 """`parse` against DESIGN.md's "Incident event" and "Regions" sections, case by case.
 
 Every data-level case runs in both CloudEvents modes: structured (the envelope is the value) and
-binary (`ce_*` headers, `data` as the value); the two must give the same answer.
+binary (`ce_*` headers, `data` as the value); the two must give the same answer. And every test
+runs twice: as `parse` runs (the msgspec fast path first for well-typed structured reports) and
+with the fast path switched off (the field-by-field checks alone), so both meet every case.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.core import parse as parse_module
 from services.core.events import (
     MAX_MESSAGE_BYTES,
     Category,
@@ -26,12 +29,21 @@ from services.core.events import (
 )
 from services.core.gazetteer import Gazetteer, load_gazetteer
 from services.core.parse import parse
+from services.core.parse_fast import decode_reported
 
 R = RejectReason
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 GAZ: Gazetteer = load_gazetteer()
 MODES = ("structured", "binary")
 DROP = object()  # a table value meaning "leave this field out"
+
+
+@pytest.fixture(autouse=True, params=["fast-path", "checks-only"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test as `parse` runs, then with the fast path switched off."""
+    if request.param == "checks-only":
+        monkeypatch.setattr(parse_module, "decode_reported", lambda *_: None)
+    return str(request.param)
 
 
 def event_data(**changes: Any) -> dict[str, Any]:
@@ -756,3 +768,44 @@ def test_nesting_up_to_the_limit_and_control_characters_are_accepted() -> None:
 
 def test_a_nul_in_the_envelope_source_is_invalid_envelope() -> None:
     reject(parse_both(envelope(source="desk\x00quetta")), R.invalid_envelope, "source: contains")
+
+
+# --- the fast path -------------------------------------------------------------------------
+
+
+def checks_only(message: RawMessage) -> Any:
+    """`parse` with the fast path switched off."""
+    original = parse_module.decode_reported
+    parse_module.decode_reported = lambda *_: None  # type: ignore[assignment]
+    try:
+        return parse(message, GAZ, NOW)
+    finally:
+        parse_module.decode_reported = original
+
+
+@FUZZ
+@given(doc=ENVELOPES, headers=HEADERS)
+def test_the_fast_path_answers_exactly_as_the_checks_do(doc: dict[str, Any], headers: Any) -> None:
+    message = RawMessage(orjson.dumps(doc), headers=headers)
+    assert parse(message, GAZ, NOW) == checks_only(message)
+
+
+def test_a_typical_report_takes_the_fast_path() -> None:
+    fast = decode_reported(VALID, (("content-type", b"application/cloudevents+json"),), 65536)
+    assert fast is not None
+    assert fast.fields.id == "dawn-2024-0001"
+    assert fast.data == orjson.loads(VALID)["data"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(orjson.dumps(envelope(type="incident.retracted")), id="retraction"),
+        pytest.param(orjson.dumps(envelope(data=event_data(killed=True))), id="bool-as-int"),
+        pytest.param(orjson.dumps(envelope(data=event_data(extra=nested(40)))), id="deep"),
+        pytest.param(VALID.replace(b"}}", b',"x":1e400}}'), id="number-orjson-refuses"),
+        pytest.param(orjson.dumps(envelope(data=event_data(summary="a\u0000b"))), id="nul-ish"),
+    ],
+)
+def test_anything_unusual_is_left_to_the_checks(value: bytes) -> None:
+    assert decode_reported(value, (), 65536) is None

@@ -152,6 +152,14 @@ def test_notices_name_every_province_and_day_a_change_touched() -> None:
     }
 
 
+def test_only_incidents_the_database_has_no_row_for_are_fresh() -> None:
+    retracted_first = item(events.retraction("c"))
+    batch = [report("a", 2), report("b"), report("b", 2), retracted_first, report("c")]
+    plan = plan_batch(batch, {("test/desk", "a"): stored(1)}, {("test/desk", "d")})
+    assert plan.fresh == {("test/desk", "b"), ("test/desk", "c")}
+    assert set(plan.upserts) == {("test/desk", k) for k in "abc"}
+
+
 def test_duplicates_make_no_notice() -> None:
     plan = plan_batch([report("a")], {("test/desk", "a"): stored()}, set())
     assert plan.notices == []
