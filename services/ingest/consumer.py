@@ -119,6 +119,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         self.running = True
         current: Prepared | None = None
         parsing: asyncio.Task[Prepared] | None = None
+        announcing: asyncio.Task[None] | None = None
         try:
             relayed_at = 0.0
             while not self._stopping.is_set():
@@ -130,7 +131,13 @@ class IngestConsumer(ConsumerRebalanceListener):
                 if batch:
                     parsing = asyncio.create_task(self._prepare(batch, self._epochs_of(batch)))
                 if current is not None:
-                    await self._store(current)
+                    stored = await self._store(current)
+                    if announcing is not None:
+                        await announcing  # one batch's notices after the other's, in order
+                        announcing = None
+                    if stored is not None:
+                        # Told while the next batch is stored: Python works as PostgreSQL does.
+                        announcing = asyncio.create_task(self._announce(*stored))
                 current = await parsing if parsing is not None else None
                 parsing = None
                 self._update_lag()
@@ -140,6 +147,8 @@ class IngestConsumer(ConsumerRebalanceListener):
                 parsing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await parsing
+            if announcing is not None:
+                await announcing  # what the database holds is told (bounded by its timeouts)
 
     # --- rebalance ---------------------------------------------------------------------------
 
@@ -240,22 +249,25 @@ class IngestConsumer(ConsumerRebalanceListener):
             spans[(tp.topic, tp.partition)] = Span(records[0].offset, records[-1].offset)
         return Prepared(items, spans, epochs, now, started)
 
-    async def _store(self, batch: Prepared) -> Plan | None:
-        """Store one parsed batch, then tell Kafka; returns the plan (None if nothing stored).
+    async def _store(self, batch: Prepared) -> tuple[Plan, dict[Partition, Span], datetime] | None:
+        """Store one parsed batch; what `_announce` needs after, or None if nothing was stored.
 
         Partitions sought or revoked since the batch was fetched are left out: their messages
         will be fetched again from where the seek put them (or by their new owner)."""
         batch = batch.current(
             {(tp.topic, tp.partition): self._epochs.get(tp, 0) for tp in self._positions}
         )
-        items, spans = batch.items, batch.spans
-        plan = await self._write(items, spans, batch.now)
+        plan = await self._write(batch.items, batch.spans, batch.now)
         if plan is None:
             return None
-        self._after_commit(plan, spans, batch.started)
+        self._after_commit(plan, batch.spans, batch.started)
+        return plan, batch.spans, batch.now
+
+    async def _announce(self, plan: Plan, spans: dict[Partition, Span], now: datetime) -> None:
+        """Tell Kafka what a stored batch did: its offsets (for lag tools), its notices and
+        rejections. Runs while the next batch is stored."""
         await self._commit_kafka(spans)
-        await self._publish(plan, batch.now)
-        return plan
+        await self._publish(plan, now)
 
     async def _write(
         self, items: list[Item], spans: dict[Partition, Span], now: datetime

@@ -125,7 +125,7 @@ class Plan:
         return out
 
     def nonzero_deltas(self) -> dict[CountKey, Delta]:
-        return {k: d for k, d in sorted(self.deltas.items()) if d}
+        return {k: d for k, d in self.deltas.items() if d}  # one writer at a time: no lock order
 
 
 def plan_batch(items: list[Item], stored: dict[Key, Stored], retracted: set[Key]) -> Plan:
