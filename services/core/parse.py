@@ -110,9 +110,11 @@ def _from_reported(reported: Reported, gaz: Gazetteer, now: datetime) -> Inciden
         raise InvalidMessage(R.schema, "for the field-by-field checks to name")
     location = fields.location
     lat, lon = (None, None) if location is None else _location(location.lat, location.lon, gaz)
+    data = reported.data  # the same values as `fields`' (both read the last of a repeated key):
+    text = data.get  # the incident shares the dict's strings instead of holding a second copy
     return Incident(
         source=envelope.source,
-        id=fields.id,
+        id=data["id"],
         version=fields.version,
         occurred_at=occurred_at,
         day=day,
@@ -122,14 +124,14 @@ def _from_reported(reported: Reported, gaz: Gazetteer, now: datetime) -> Inciden
         killed=fields.killed,
         injured=fields.injured,
         event_id=envelope.id,
-        data=reported.data,
-        district=fields.district,
+        data=data,
+        district=text("district"),
         lat=lat,
         lon=lon,
         target=target,
-        perpetrator=fields.perpetrator,
-        summary=fields.summary,
-        url=fields.url,
+        perpetrator=text("perpetrator"),
+        summary=text("summary"),
+        url=text("url"),
         event_time=event_time,
     )
 

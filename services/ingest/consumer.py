@@ -31,11 +31,12 @@ from services.core.cloudevents import HEADERS
 from services.core.events import RawMessage, Rejection, RejectReason
 from services.core.gazetteer import Gazetteer
 from services.core.kafka import client_options, with_timeout
+from services.core.notices import Notice
 from services.core.parse import parse
 from services.core.settings import Settings
 from services.ingest.batches import Failure, Outgoing, publish_all
 from services.ingest.metrics import IngestMetrics
-from services.ingest.plan import Item, Plan
+from services.ingest.plan import Item, Plan, Rejected
 from services.ingest.poison import as_rejection, refused_data, spans_of
 from services.ingest.store import IngestStore, OffsetConflict, Span
 
@@ -132,12 +133,13 @@ class IngestConsumer(ConsumerRebalanceListener):
                     parsing = asyncio.create_task(self._prepare(batch, self._epochs_of(batch)))
                 if current is not None:
                     stored = await self._store(current)
+                    current = None  # let the stored batch go before the next one is parsed
                     if announcing is not None:
                         await announcing  # one batch's notices after the other's, in order
                         announcing = None
                     if stored is not None:
                         # Told while the next batch is stored: Python works as PostgreSQL does.
-                        announcing = asyncio.create_task(self._announce(*stored))
+                        announcing = asyncio.create_task(self._announce(stored))
                 current = await parsing if parsing is not None else None
                 parsing = None
                 self._update_lag()
@@ -249,7 +251,7 @@ class IngestConsumer(ConsumerRebalanceListener):
             spans[(tp.topic, tp.partition)] = Span(records[0].offset, records[-1].offset)
         return Prepared(items, spans, epochs, now, started)
 
-    async def _store(self, batch: Prepared) -> tuple[Plan, dict[Partition, Span], datetime] | None:
+    async def _store(self, batch: Prepared) -> Announcement | None:
         """Store one parsed batch; what `_announce` needs after, or None if nothing was stored.
 
         Partitions sought or revoked since the batch was fetched are left out: their messages
@@ -261,13 +263,14 @@ class IngestConsumer(ConsumerRebalanceListener):
         if plan is None:
             return None
         self._after_commit(plan, batch.spans, batch.started)
-        return plan, batch.spans, batch.now
+        # Only what Kafka is told: the rows (and every incident's `data`) can go now.
+        return Announcement(plan.notices, plan.rejections, batch.spans, batch.now)
 
-    async def _announce(self, plan: Plan, spans: dict[Partition, Span], now: datetime) -> None:
+    async def _announce(self, stored: Announcement) -> None:
         """Tell Kafka what a stored batch did: its offsets (for lag tools), its notices and
         rejections. Runs while the next batch is stored."""
-        await self._commit_kafka(spans)
-        await self._publish(plan, now)
+        await self._commit_kafka(stored.spans)
+        await self._publish(stored.notices, stored.rejections, stored.now)
 
     async def _write(
         self, items: list[Item], spans: dict[Partition, Span], now: datetime
@@ -451,27 +454,29 @@ class IngestConsumer(ConsumerRebalanceListener):
         if offsets:
             await with_timeout(self.consumer.commit(offsets), COMMIT_TIMEOUT_S, "kafka commit")
 
-    async def _publish(self, plan: Plan, now: datetime) -> None:
-        if not plan.notices and not plan.rejections:
+    async def _publish(
+        self, notices: list[Notice], rejections: list[Rejected], now: datetime
+    ) -> None:
+        if not notices and not rejections:
             return
         accepted, dlq = self.settings.topic_accepted, self.settings.topic_dlq
         # A generator: each notice is encoded as its batch takes it, never all at once.
         messages = itertools.chain(
             (
                 Outgoing(accepted, notice.province.encode(), notice.encode(now), HEADERS)
-                for notice in plan.notices
+                for notice in notices
             ),
             (
                 Outgoing(
                     dlq, key, message.value, [*message.headers, *_error_headers(message, rejection)]
                 )
-                for message, rejection, key in plan.rejections
+                for message, rejection, key in rejections
             ),
         )
         failures = await publish_all(self.producer, messages, PUBLISH_TIMEOUT_S)
         self._count_failures(failures)
-        if plan.rejections and not any(f.topic == dlq for f in failures):
-            positions = [(m.topic, m.partition, m.offset) for m, _, _ in plan.rejections]
+        if rejections and not any(f.topic == dlq for f in failures):
+            positions = [(m.topic, m.partition, m.offset) for m, _, _ in rejections]
             await self._mark_published(positions)
 
     async def relay_dlq(self) -> int:
@@ -547,6 +552,16 @@ class IngestConsumer(ConsumerRebalanceListener):
             "partitions": sorted(tp.partition for tp in self._positions),
         }
         return self.running, detail
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What Kafka is told about a batch once it is stored."""
+
+    notices: list[Notice]
+    rejections: list[Rejected]
+    spans: dict[Partition, Span]
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from services.core.notices import Change, Notice
 Key = tuple[str, str]  # (source, id)
 CountKey = tuple[str, date, str, str]  # (province, day, subregion or '', category)
 Result = Literal["accepted", "duplicate", "updated", "retracted", "rejected"]
+Rejected = tuple[RawMessage, Rejection, bytes | None]  # the message, why, its key
 
 
 class Stored(NamedTuple):
@@ -110,7 +111,7 @@ class Plan:
     versions: dict[tuple[str, str, int], Incident] = field(default_factory=dict)
     retractions: dict[Key, Retraction] = field(default_factory=dict)  # new retraction records
     deltas: dict[CountKey, Delta] = field(default_factory=lambda: defaultdict(Delta))
-    rejections: list[tuple[RawMessage, Rejection, bytes | None]] = field(default_factory=list)
+    rejections: list[Rejected] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
