@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from msgspec import Struct
 
@@ -82,7 +81,7 @@ class Incident(Struct, frozen=True, gc=False):
     killed: int
     injured: int
     event_id: str
-    data: dict[str, Any]  # the event's `data`, kept for the version history
+    data: str  # the event's `data` as published (JSON text): the version history keeps it
     district: str | None = None
     lat: float | None = None
     lon: float | None = None

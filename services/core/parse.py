@@ -32,7 +32,7 @@ from services.core.events import (
     Target,
 )
 from services.core.gazetteer import Gazetteer
-from services.core.parse_fast import MAX_DEPTH, Reported, decode_reported
+from services.core.parse_fast import MAX_DEPTH, Reported, data_text, decode_reported
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))?$"
@@ -72,7 +72,8 @@ def _parse(message: RawMessage, gaz: Gazetteer, now: datetime, max_bytes: int) -
         raise InvalidMessage(R.too_large, f"message is {len(value)} bytes, limit {max_bytes}")
     headers = _ce_headers(message.headers)
     body = _loads(value)
-    if "ce_specversion" in headers:
+    binary = "ce_specversion" in headers
+    if binary:
         envelope: dict[str, Any] = {k[3:]: v for k, v in headers.items() if k.startswith("ce_")}
         _check_content_type(headers.get("content-type"))
         envelope["data"] = body
@@ -94,7 +95,12 @@ def _parse(message: RawMessage, gaz: Gazetteer, now: datetime, max_bytes: int) -
             reason=_opt_str(data, "reason", 4000),
             event_time=event_time,
         )
-    return _incident(data, source, event_id, event_time, gaz, now)
+    # The version history keeps `data` as published; what no JSON reader could get (msgspec
+    # disagreeing with orjson) is kept as orjson writes it.
+    text = value.decode() if binary else data_text(value)
+    return _incident(
+        data, text or orjson.dumps(data).decode(), source, event_id, event_time, gaz, now
+    )
 
 
 def _from_reported(reported: Reported, gaz: Gazetteer, now: datetime) -> Incident:
@@ -110,11 +116,9 @@ def _from_reported(reported: Reported, gaz: Gazetteer, now: datetime) -> Inciden
         raise InvalidMessage(R.schema, "for the field-by-field checks to name")
     location = fields.location
     lat, lon = (None, None) if location is None else _location(location.lat, location.lon, gaz)
-    data = reported.data  # the same values as `fields`' (both read the last of a repeated key):
-    text = data.get  # the incident shares the dict's strings instead of holding a second copy
     return Incident(
         source=envelope.source,
-        id=data["id"],
+        id=fields.id,
         version=fields.version,
         occurred_at=occurred_at,
         day=day,
@@ -124,14 +128,14 @@ def _from_reported(reported: Reported, gaz: Gazetteer, now: datetime) -> Inciden
         killed=fields.killed,
         injured=fields.injured,
         event_id=envelope.id,
-        data=data,
-        district=text("district"),
+        data=reported.data,
+        district=fields.district,
         lat=lat,
         lon=lon,
         target=target,
-        perpetrator=text("perpetrator"),
-        summary=text("summary"),
-        url=text("url"),
+        perpetrator=fields.perpetrator,
+        summary=fields.summary,
+        url=fields.url,
         event_time=event_time,
     )
 
@@ -216,6 +220,7 @@ def _storable(value: Any, path: str, depth: int) -> None:
 
 def _incident(
     data: dict[str, Any],
+    text: str,
     source: str,
     event_id: str,
     event_time: datetime | None,
@@ -250,7 +255,7 @@ def _incident(
         killed=_int(data, "killed", default=0, low=0, high=MAX_CASUALTIES),
         injured=_int(data, "injured", default=0, low=0, high=MAX_CASUALTIES),
         event_id=event_id,
-        data=data,
+        data=text,
         district=_opt_str(data, "district", 100),
         lat=lat,
         lon=lon,

@@ -68,7 +68,13 @@ class Reported(Struct, frozen=True, gc=False):
 
     envelope: ReportedEnvelope
     fields: ReportedData
-    data: dict[str, Any]  # `data` as orjson reads it (as the checks would): the version history
+    data: str  # `data` as published (JSON text): what the version history keeps
+
+
+class Wrapped(Struct, frozen=True, gc=False):
+    """Any structured envelope, for the text of its `data`."""
+
+    data: msgspec.Raw
 
 
 _ENVELOPE = msgspec.json.Decoder(ReportedEnvelope)
@@ -99,10 +105,20 @@ def decode_reported(value: bytes | None, headers: Any, max_bytes: int) -> Report
         fields = _DATA.decode(envelope.data)
         # orjson must read the whole message too, exactly as the checks would: msgspec skips
         # unknown fields without looking at them, orjson refuses e.g. 1e400 anywhere.
-        doc = orjson.loads(value)
+        orjson.loads(value)
+        data = bytes(envelope.data).decode()
     except Exception:  # msgspec's errors, orjson's, UnicodeDecodeError: the checks will say
         return None
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if not isinstance(data, dict):
-        return None
     return Reported(envelope, fields, data)
+
+
+_WRAPPED = msgspec.json.Decoder(Wrapped)
+
+
+def data_text(value: bytes) -> str | None:
+    """The text of a structured envelope's `data` as published, or None if msgspec cannot
+    read the message (its `data` is then re-encoded by the caller)."""
+    try:
+        return bytes(_WRAPPED.decode(value).data).decode()
+    except Exception:
+        return None

@@ -138,7 +138,7 @@ async def apply(driver: Any, plan: Plan, now: datetime) -> None:
     new_versions: list[tuple[Any, ...]] = []
     stored_versions: list[tuple[Any, ...]] = []
     for (source, id_, version), v in plan.versions.items():
-        version_row = (source, id_, version, v.event_id, orjson.dumps(v.data).decode())
+        version_row = (source, id_, version, v.event_id, v.data)
         if (source, id_) in fresh:
             new_versions.append((*version_row, now))
         else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -226,7 +227,7 @@ class IngestStore:
                         "version": inc.version,
                         "event_id": inc.event_id,
                         "received_at": now,
-                        "data": inc.data,
+                        "data": orjson.loads(inc.data),
                     }
                     for inc in plan.versions.values()
                 ],
