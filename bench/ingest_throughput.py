@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from collections import defaultdict
@@ -31,6 +32,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.support import (
@@ -78,6 +80,8 @@ class IngestRun:
 
     from_start: float
     from_assigned: float
+    python_cpu_s: float | None = None  # the ingest process's CPU from assignment to done
+    pg_cpu_s: float | None = None  # its PostgreSQL backends' CPU over the same span
 
     @property
     def join(self) -> float:
@@ -108,8 +112,10 @@ async def run_ingest_inprocess(settings: Settings, n: int, within_s: float) -> I
             return bool(consumer.health()[1]["partitions"])
 
         joined = await poll_until(assigned, within_s, "partition assignment")
+        cpu, pg_cpu = time.process_time(), await backends_cpu(watcher)
         done = await wait_offsets(watcher, settings.ingest.group_id, n, within_s)
-        return IngestRun(done - started, done - joined)
+        cpu, pg_cpu = time.process_time() - cpu, await backends_cpu(watcher) - pg_cpu
+        return IngestRun(done - started, done - joined, cpu, pg_cpu)
     finally:
         consumer.stop()
         if task is not None:
@@ -118,6 +124,20 @@ async def run_ingest_inprocess(settings: Settings, n: int, within_s: float) -> I
         await producer.stop()
         await engine.dispose()
         await watcher.close()
+
+
+async def backends_cpu(watcher: asyncpg.Connection) -> float:
+    """CPU seconds used so far by the other PostgreSQL backends of the watcher's database."""
+    pids = await watcher.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+    total = 0.0
+    for (pid,) in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def run_ingest_subprocess(settings: Settings, n: int, within_s: float) -> IngestRun:
@@ -376,6 +396,17 @@ async def main(args: argparse.Namespace) -> None:
         + ")"
     )
     print(f"   parse() alone       {parse_rate:>10,.0f} events/s  (one core, no I/O)")
+    cpu = {}
+    if ingest.python_cpu_s is not None and ingest.pg_cpu_s is not None:
+        # CPU per event moves far less with the machine's load than rates do.
+        cpu = {
+            "python_cpu_us": round(ingest.python_cpu_s / n * 1e6, 1),
+            "pg_cpu_us": round(ingest.pg_cpu_s / n * 1e6, 1),
+        }
+        print(
+            f"   ingest CPU per event: Python {cpu['python_cpu_us']} µs, its PostgreSQL "
+            f"backends {cpu['pg_cpu_us']} µs (wall {ingest_s / n * 1e6:.1f} µs)"
+        )
     ok_limit = vs_limit >= TARGET_VS_LIMIT
     ok_naive = vs_naive >= TARGET_VS_NAIVE
     print(
@@ -406,6 +437,7 @@ async def main(args: argparse.Namespace) -> None:
         ratio_vs_limit=round(vs_limit, 3),
         ratio_vs_naive=round(vs_naive, 1),
         target_met=ok_limit and ok_naive,
+        **cpu,
     )
 
 
