@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from services.core.logging import configure_logging
-from services.core.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:
+    from services.core.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A SIGTERM while the service is still importing and connecting (an orchestrator scaling
+    # down at once) ends it cleanly: nothing has been done that needs undoing. Each service
+    # installs its own graceful handler once it runs. The heavy imports come after this.
+    signal.signal(signal.SIGTERM, _stopped_early)
+    from services.core.logging import configure_logging
+    from services.core.settings import SettingsError, load_settings
+
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -80,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args, settings)
     except KeyboardInterrupt:
         return 130
+
+
+def _stopped_early(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
