@@ -47,13 +47,25 @@ class ApiMetrics:
             "timeout (it reconnects with Last-Event-ID and misses nothing)",
             registry=self.registry,
         )
+        # `labels()` validates and locks on every call: each series' children are looked up
+        # once. Bounded like the series themselves (route templates, the server's methods).
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         for route, method, status in routes:
-            self.requests.labels(route, method, str(status))
-            self.duration.labels(route, method, str(status))
+            self._series(route, method, status)
+
+    def _series(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (route, method, str(status))
+            children = self.requests.labels(*labels), self.duration.labels(*labels)
+            self._children[key] = children
+        return children
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.duration.labels(route, method, str(status)).observe(seconds)
+        requests, duration = self._series(route, method, status)
+        requests.inc()
+        duration.observe(seconds)
 
 
 class MetricsMiddleware:

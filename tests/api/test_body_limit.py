@@ -8,7 +8,7 @@ import httpx
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from services.api.body_limit import BodyLimitMiddleware, declared_length
+from services.api.body_limit import BodyLimitMiddleware, declared_length, framed_within
 
 LIMIT = 100
 
@@ -112,3 +112,42 @@ def test_declared_length() -> None:
     assert declared_length(scope((b"content-length", b"-1"))) is None
     assert declared_length(scope((b"content-length", b"lots"))) is None
     assert declared_length(scope((b"transfer-encoding", b"chunked"))) is None
+
+
+def test_framed_within() -> None:
+    """Only framing that bounds the body lets a request through unwatched."""
+
+    def scope(version: str, *headers: tuple[bytes, bytes]) -> Scope:
+        return {"type": "http", "http_version": version, "headers": list(headers)}
+
+    assert framed_within(scope("1.1"), LIMIT)  # no length, no chunks: no body
+    assert framed_within(scope("1.0", (b"host", b"x")), LIMIT)
+    assert framed_within(scope("1.1", (b"Content-Length", b"100")), LIMIT)
+    assert not framed_within(scope("1.1", (b"content-length", b"101")), LIMIT)
+    assert not framed_within(scope("1.1", (b"content-length", b"lots")), LIMIT)
+    assert not framed_within(scope("1.1", (b"transfer-encoding", b"chunked")), LIMIT)
+    both = ((b"content-length", b"5"), (b"Transfer-Encoding", b"chunked"))
+    assert not framed_within(scope("1.1", *both), LIMIT)
+    assert not framed_within(scope("2"), LIMIT)  # HTTP/2 may send a body it never declared
+
+
+async def test_an_undeclared_body_over_http2_is_still_counted() -> None:
+    sent: list[Message] = []
+    parts = [b"x" * 60, b"x" * 60, b""]
+
+    async def receive() -> Message:
+        body = parts.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(parts)}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "http_version": "2",
+        "method": "POST",
+        "path": "/",
+        "headers": [],
+    }
+    await BodyLimitMiddleware(echo_length, limit=LIMIT)(scope, receive, send)
+    assert sent[0]["status"] == 413

@@ -79,3 +79,84 @@ async def test_the_background_refresher_notices_changes(api: Api, rows: Rows) ->
         await asyncio.sleep(0.1)
     body = (await api.client.get("/v1/picture")).json()
     assert next(p for p in body["provinces"] if p["code"] == "PK-GB")["incidents_7d"] == 1
+
+
+# The picture checks its key by hand (`checked_read`), every other read through `ReadAccess`:
+# both must answer every way of presenting a key alike.
+KEY_CASES: list[tuple[dict[str, str], int]] = [
+    ({}, 401),
+    ({"Authorization": "Bearer r1"}, 200),
+    ({"Authorization": "bearer   r1 "}, 200),
+    ({"Authorization": "Bearer r2"}, 403),
+    ({"Authorization": "Basic r1"}, 401),
+    ({"Authorization": "Bearer"}, 401),
+    ({"Authorization": "r1"}, 401),
+    ({"X-API-Key": "r1"}, 200),
+    ({"X-API-Key": " r1 "}, 200),
+    ({"X-API-Key": "nope"}, 403),
+    ({"X-API-Key": "", "Authorization": "Bearer r1"}, 200),
+    ({"X-API-Key": "nope", "Authorization": "Bearer r1"}, 403),
+    ({"X-API-Key": "r1", "Authorization": "Bearer nope"}, 200),
+    ({"X-API-Key": "o1"}, 200),
+    ({"Authorization": "Bearer p1"}, 200),
+]
+
+
+async def test_the_picture_checks_keys_exactly_as_every_other_read(
+    make_api: Callable[..., AbstractAsyncContextManager[Api]],
+) -> None:
+    async with make_api(api_keys="r1", operator_keys="o1", publisher_keys="p1") as api:
+        for headers, expected in KEY_CASES:
+            picture = await api.client.get("/v1/picture", headers=headers)
+            other = await api.client.get("/v1/provinces", headers=headers)
+            assert (picture.status_code, other.status_code) == (expected, expected), headers
+            if expected == 401:
+                assert picture.headers["www-authenticate"] == other.headers["www-authenticate"]
+            if expected >= 400:
+                assert picture.headers["content-type"] == "application/problem+json"
+                assert picture.json()["type"] == other.json()["type"]
+                assert picture.json()["detail"] == other.json()["detail"]
+
+
+async def test_reads_of_the_picture_are_open_without_read_keys(api: Api) -> None:
+    assert (await api.client.get("/v1/picture")).status_code == 200
+    assert (await api.client.get("/v1/picture", headers={"X-API-Key": "any"})).status_code == 200
+
+
+async def test_weak_and_listed_etags_answer_304_with_the_caching_headers(api: Api) -> None:
+    etag = (await api.client.get("/v1/picture")).headers["etag"]
+    for header in (etag, f"W/{etag}", f'"stale", {etag}', "*"):
+        response = await api.client.get("/v1/picture", headers={"If-None-Match": header})
+        assert response.status_code == 304, header
+        assert response.headers["etag"] == etag and response.headers["cache-control"] == "no-cache"
+    stale = await api.client.get("/v1/picture", headers={"If-None-Match": '"stale"'})
+    assert stale.status_code == 200 and stale.headers["content-type"] == "application/json"
+    assert stale.headers["etag"] == etag and stale.headers["cache-control"] == "no-cache"
+    assert stale.content == api.context.refresher.body
+
+
+async def test_picture_requests_are_counted_by_route_and_status(
+    make_api: Callable[..., AbstractAsyncContextManager[Api]],
+) -> None:
+    async with make_api(api_keys="r1") as api:
+        key = {"X-API-Key": "r1"}
+        etag = (await api.client.get("/v1/picture", headers=key)).headers["etag"]
+        await api.client.get("/v1/picture", headers={**key, "If-None-Match": etag})
+        await api.client.get("/v1/picture", headers={**key, "If-None-Match": etag})
+        await api.client.get("/v1/picture")
+        registry = api.context.metrics.registry
+
+    def count(status: str) -> float | None:
+        labels = {"route": "/v1/picture", "method": "GET", "status": status}
+        return registry.get_sample_value("surgewatch_http_requests_total", labels)
+
+    assert (count("200"), count("304"), count("401")) == (1, 2, 1)
+    timed = {"route": "/v1/picture", "method": "GET", "status": "304"}
+    assert registry.get_sample_value("surgewatch_http_request_duration_seconds_count", timed) == 2
+
+
+async def test_the_picture_documents_the_same_security_as_every_other_read(api: Api) -> None:
+    paths = (await api.client.get("/openapi.json")).json()["paths"]
+    security = paths["/v1/picture"]["get"]["security"]
+    assert security == paths["/v1/provinces"]["get"]["security"]
+    assert security == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
