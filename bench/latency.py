@@ -11,7 +11,8 @@ httpx at `--poll-hz` (default 20):
 - the baseline, measured in the same run: an aiokafka consumer reading the topic directly (the
   broker's own publish → fetch latency).
 Latency = when the poll's response arrived minus when the event was handed to the producer
-(conservative: up to one poll period is the poller's). Target: p99 ≤ 500 ms.
+(conservative: up to one poll period is the poller's). Target: p99 ≤ 500 ms. Beside it, the share
+of a core each service used while the events flowed (what keeping up costs).
 
     python -m bench.latency [--seconds 60] [--rate 1000] [--poll-hz 20] [--no-alerts]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 from collections import defaultdict
@@ -236,6 +238,13 @@ async def batch_stats(ingest: Service) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(values, 50), 1),
@@ -264,6 +273,7 @@ async def main(args: argparse.Namespace) -> None:
                 api = next(s for s in services if s.name == "api")
                 print(f"   services ready ({', '.join(commands)}); load {load()}")
                 cpu, wall = time.process_time(), time.perf_counter()
+                used = {s.name: cpu_seconds(s.process.pid) for s in services}
                 async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
                     await asyncio.gather(
                         publisher(settings, tracker, args.rate, args.seconds),
@@ -271,7 +281,12 @@ async def main(args: argparse.Namespace) -> None:
                         incidents_poller(http, tracker, period),
                         picture_poller(http, tracker, period),
                     )
-                harness = (time.process_time() - cpu) / (time.perf_counter() - wall)
+                elapsed = time.perf_counter() - wall
+                harness = (time.process_time() - cpu) / elapsed
+                service_cpu = {
+                    s.name: round((cpu_seconds(s.process.pid) - used[s.name]) / elapsed, 3)
+                    for s in services
+                }
                 ingest = next(s for s in services if s.name == "ingest")
                 batches = await batch_stats(ingest)
             finally:
@@ -293,6 +308,8 @@ async def main(args: argparse.Namespace) -> None:
         f"   ingest batches: {batches['batches']:.0f}, mean {batches['mean_size']:.0f} events, "
         f"mean {batches['mean_ms']:.1f} ms each; this process used {harness:.0%} of a core"
     )
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in service_cpu.items())
+    print(f"   CPU during the run (share of a core): {shares}")
     print(
         f"   {sent} events in {args.seconds}s ({sent / args.seconds:.0f}/s); polls: "
         f"{dict(tracker.polls)}"
@@ -315,6 +332,7 @@ async def main(args: argparse.Namespace) -> None:
         missing={path: tracker.missing(path) for path in tracker.seen},
         ingest_batches=batches,
         harness_cpu=round(harness, 2),
+        service_cpu=service_cpu,
         ratio_p99_vs_kafka=round(worst / baseline, 1) if baseline > 0 else None,
         target_p99_ms=TARGET_P99_MS,
         target_met=met,

@@ -24,7 +24,7 @@ from services.api.gateway import SEND_TIMEOUT_S, Gateway
 from services.api.metrics import ApiMetrics, MetricsMiddleware
 from services.api.page.render import PageRenderer
 from services.api.problems import MEDIA_TYPE, install_handlers
-from services.api.refresher import Now, Refresher, utc_now
+from services.api.refresher import POLL_S, Now, Refresher, utc_now
 from services.api.routes import (
     alerts,
     gateway,
@@ -70,7 +70,7 @@ def create_app(
     settings: Settings,
     *,
     now: Now = utc_now,
-    refresh_interval_s: float = 0.5,
+    refresh_interval_s: float = POLL_S,
     heartbeat_s: float = 15.0,
     publish_timeout_s: float = SEND_TIMEOUT_S,
     sse_send_timeout_s: float = SSE_SEND_TIMEOUT_S,

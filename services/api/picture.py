@@ -17,6 +17,7 @@ days before that; likewise 28d.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,11 @@ BASELINE_WEEKS = 52
 TREND_ALPHA = 0.05
 # The oldest day the picture reads: the baseline's first day.
 LOOKBACK_DAYS = 7 + BASELINE_WEEKS * 7 - 1
+# Every window is a union of these disjoint spans, in days before as_of_day (newest, oldest):
+# 7d = the first, prior 7d the second, 28d the first three, prior 28d the fourth, the baseline
+# the second to the last (clipped to history, before which no day has incidents). So counts
+# summed per span, each dated by its newest day, give every window's total (`span_totals`).
+SPANS = ((0, 6), (7, 13), (14, 27), (28, 55), (56, LOOKBACK_DAYS))
 
 METHOD = {
     "status": "critical: a firing alert of severity critical; surge: a firing warning; "
@@ -55,7 +61,8 @@ METHOD = {
 
 @dataclass(frozen=True, slots=True)
 class DayCount:
-    """One day's counts of one province (and subregion: '' where none), all categories summed."""
+    """One day's counts of one province (and subregion: '' where none), all categories summed;
+    or, equally good for the windows, a `SPANS` span's counts dated by its newest day."""
 
     province: str
     subregion: str
@@ -97,6 +104,7 @@ def _total(rows: Iterable[DayCount], span: tuple[date, date], field: str) -> int
     return sum(getattr(r, field) for r in rows if span[0] <= r.day <= span[1])
 
 
+@functools.lru_cache(maxsize=256)  # the exact test takes ~0.5 ms; most counts change rarely
 def trend_of(recent: int, prior: int) -> tuple[Trend, float | None]:
     """Rising, falling or steady: are two Poisson counts over equal spans different?"""
     if recent + prior == 0:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.picture import LOOKBACK_DAYS, DayCount, compute_picture
+from services.api.picture import SPANS, DayCount, compute_picture
 from services.api.schemas import AlertOut, Picture, utc
 from services.core.gazetteer import Gazetteer
 from services.core.models import (
@@ -102,21 +102,32 @@ async def as_of(
     return close_of(day, gazetteer), day
 
 
-async def daily_totals(session: AsyncSession, start: date, end: date) -> list[DayCount]:
-    """Counts per province, subregion and day in [start, end], categories summed."""
+async def span_totals(session: AsyncSession, as_of_day: date) -> list[DayCount]:
+    """Counts per province, subregion and `SPANS` span up to `as_of_day`, each dated by the
+    span's newest day: what the picture's windows sum, in a few dozen rows instead of a year's
+    days (the database sums them; on 200k incidents that took ~15 ms of Python per picture)."""
     c = DailyCountRow
-    stmt = (
-        select(
-            c.province,
-            c.subregion,
-            c.day,
-            func.sum(c.incidents),
-            func.sum(c.killed),
-            func.sum(c.injured),
-        )
-        .where(c.day >= start, c.day <= end)
-        .group_by(c.province, c.subregion, c.day)
+    spans = [
+        (as_of_day - timedelta(days=oldest), as_of_day - timedelta(days=newest))
+        for newest, oldest in SPANS
+    ]
+    span_end = case(
+        *((c.day >= first, literal(last, Date)) for first, last in spans[:-1]),
+        else_=literal(spans[-1][1], Date),
     )
+    days = (
+        select(c.province, c.subregion, span_end.label("day"), c.incidents, c.killed, c.injured)
+        .where(c.day >= spans[-1][0], c.day <= as_of_day)
+        .subquery()
+    )
+    stmt = select(
+        days.c.province,
+        days.c.subregion,
+        days.c.day,
+        func.sum(days.c.incidents),
+        func.sum(days.c.killed),
+        func.sum(days.c.injured),
+    ).group_by(days.c.province, days.c.subregion, days.c.day)
     return [
         DayCount(p, s or "", d, int(i or 0), int(k or 0), int(j or 0))
         for p, s, d, i, k, j in (await session.execute(stmt)).all()
@@ -135,7 +146,7 @@ async def load_picture(
 ) -> Picture:
     """Read the inputs and compute the picture (see `services.api.picture`)."""
     at, day = await as_of(session, gazetteer, clock, now)
-    counts = await daily_totals(session, day - timedelta(days=LOOKBACK_DAYS), day)
+    counts = await span_totals(session, day)
     return compute_picture(
         gazetteer,
         as_of=at,

@@ -33,7 +33,7 @@ class Api:
         return context
 
     async def refresh(self) -> None:
-        """What the background refresher does every half second, done now."""
+        """What the background refresher does on its next poll, done now."""
         await self.context.refresher.refresh()
 
 

@@ -149,7 +149,7 @@ async def test_a_frozen_broker_thaws_and_every_service_carries_on(
             picture: dict = {}
 
             async def picture_caught_up() -> bool:
-                # The api refreshes its cached picture on a 0.5 s poll of the change token.
+                # The api refreshes its cached picture on a poll of the change token (a moment).
                 nonlocal picture
                 picture = (await client.get("/v1/picture")).json()
                 counts = {p["code"]: p["incidents_7d"] for p in picture["provinces"]}
