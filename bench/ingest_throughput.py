@@ -31,7 +31,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -308,7 +307,7 @@ def copy_rows(events: list[Event], settings: Settings, now: datetime) -> tuple[C
             "updated_at": now,
         }
         incidents.append(tuple(row[c] for c in columns))
-        versions.append((inc.source, inc.id, inc.version, inc.event_id, now, orjson_text(inc)))
+        versions.append((inc.source, inc.id, inc.version, inc.event_id, now, inc.data))
         count = counts[(inc.province, inc.day, inc.subregion or "", inc.category.value)]
         count[0] += 1
         count[1] += inc.killed
@@ -325,10 +324,6 @@ def copy_rows(events: list[Event], settings: Settings, now: datetime) -> tuple[C
         ),
     }
     return CopyRows(tables), timer.seconds
-
-
-def orjson_text(incident: Incident) -> str:
-    return orjson.dumps(incident.data).decode()
 
 
 async def main(args: argparse.Namespace) -> None:
