@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import sys
@@ -18,30 +17,13 @@ from services.core.kafka import ensure_topics, make_producer
 from services.core.models import ConsumerOffsetRow
 from services.core.settings import Settings
 from tests.support import events
+from tests.support.faults import service_env
 from tests.support.ingest import count_incidents, daily_totals, eventually, recount
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TOTAL = 50_000
 PROVINCES = ["Balochistan", "KP", "Sindh", "Punjab", "ICT", "GB", "AJK", "FATA"]
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SURGEWATCH_DATABASE_URL": settings.database_url,
-        "SURGEWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "SURGEWATCH_TOPIC_INCIDENTS": settings.topic_incidents,
-        "SURGEWATCH_TOPIC_ACCEPTED": settings.topic_accepted,
-        "SURGEWATCH_TOPIC_DLQ": settings.topic_dlq,
-        "SURGEWATCH_TOPIC_ALERTS": settings.topic_alerts,
-        "SURGEWATCH_INGEST__GROUP_ID": settings.ingest.group_id,
-        "SURGEWATCH_INGEST__SESSION_TIMEOUT_MS": "1000",
-        "SURGEWATCH_INGEST__HEARTBEAT_INTERVAL_MS": "200",
-        "SURGEWATCH_INGEST__BATCH_MAX": "2000",
-        "SURGEWATCH_METRICS_PORT": "0",
-        "SURGEWATCH_LOG_FORMAT": "json",
-    }
 
 
 async def publish_load(settings: Settings) -> None:
@@ -80,7 +62,9 @@ async def test_kill_9_three_times_loses_nothing_and_counts_nothing_twice(
             "-m",
             "services.cli",
             "ingest",
-            env=env_for(settings),
+            env=service_env(
+                settings, SURGEWATCH_INGEST__BATCH_MAX="2000", SURGEWATCH_METRICS_PORT="0"
+            ),
             stdout=log,
             stderr=log,
         )

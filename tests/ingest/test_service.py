@@ -16,6 +16,7 @@ from services.core.broker import free_port
 from services.core.kafka import ensure_topics
 from services.core.settings import Settings
 from tests.support import events
+from tests.support.faults import service_env
 from tests.support.ingest import eventually, publish
 
 pytestmark = pytest.mark.integration
@@ -33,18 +34,7 @@ async def test_db_upgrade_then_ingest_consumes_a_real_topic(
     settings: Settings = make_settings(database_url=f"sqlite+aiosqlite:///{db}")
     await ensure_topics(settings)
     port = free_port()
-    env = {
-        **os.environ,
-        "SURGEWATCH_DATABASE_URL": settings.database_url,
-        "SURGEWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "SURGEWATCH_TOPIC_INCIDENTS": settings.topic_incidents,
-        "SURGEWATCH_TOPIC_ACCEPTED": settings.topic_accepted,
-        "SURGEWATCH_TOPIC_DLQ": settings.topic_dlq,
-        "SURGEWATCH_INGEST__GROUP_ID": settings.ingest.group_id,
-        "SURGEWATCH_INGEST__SESSION_TIMEOUT_MS": "1000",
-        "SURGEWATCH_INGEST__HEARTBEAT_INTERVAL_MS": "200",
-        "SURGEWATCH_METRICS_PORT": str(port),
-    }
+    env = service_env(settings, SURGEWATCH_METRICS_PORT=str(port))
     upgrade = await asyncio.create_subprocess_exec(*surgewatch(), "db", "upgrade", env=env)
     assert await upgrade.wait() == 0
     await publish(settings, [events.structured(f"s{i}") for i in range(20)] + [b"garbage"])
